@@ -1,0 +1,84 @@
+# imref: one non-recursive Makefile for the server, the harness, the tests.
+#   make            build imrefd, imrefctl and the unit tests
+#   make run        install what is missing, build, start imrefd (RUN_DIR=var)
+#   make check      everything CI checks; last line "N passed, N failed"
+#   make unit | integration | asan | valgrind | fuzz | bench | clean
+
+CC      ?= cc
+BUILD   ?= build
+RUN_DIR ?= var
+SAN     ?=
+
+PKGS     := openssl expat libgsasl libidn libidn2 sqlite3
+CPPFLAGS += -D_GNU_SOURCE -Iref $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SAN)
+LDFLAGS  += $(SAN)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
+
+REF_MAINS := ref/imrefd.c ref/imrefctl.c
+REF_SRCS  := $(filter-out $(REF_MAINS),$(wildcard ref/*.c))
+REF_OBJS  := $(REF_SRCS:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libimref.a
+
+UNIT_SRCS := $(wildcard ref/tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:ref/tests/unit/%.c=$(BUILD)/tests/%)
+
+BINS := $(BUILD)/imrefd $(BUILD)/imrefctl
+
+.PHONY: all run check unit integration asan valgrind fuzz bench clean deps
+all: $(BINS) $(UNIT_BINS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(REF_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/imrefd: $(BUILD)/ref/imrefd.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/imrefctl: $(BUILD)/ref/imrefctl.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/ref/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+deps:
+	@scripts/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/imrefd $(BUILD)/imrefctl
+	$(BUILD)/imrefd --init --dir $(RUN_DIR)
+
+unit: $(UNIT_BINS)
+	@ci/run-unit $(BUILD)
+
+integration: $(BINS)
+	@ci/run-integration $(BUILD)
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	@ci/run-unit build-asan
+	@ci/run-integration build-asan
+
+valgrind: $(BINS)
+	@IMREF_VALGRIND=1 ci/run-integration $(BUILD)
+
+check:
+	@ci/check
+
+fuzz:
+	@echo "fuzz: targets arrive with the robustness issue (fuzz/README.md)"
+
+bench:
+	@echo "bench: the load generator arrives with the performance issue"
+
+clean:
+	rm -rf build build-asan
+
+-include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
