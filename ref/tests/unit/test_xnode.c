@@ -1,0 +1,142 @@
+/* Unit tests: buf and xnode (the stanza tree and its serialiser). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "buf.h"
+#include "xnode.h"
+
+static char *serialize(const xnode *n, const char *ctx)
+{
+    struct buf b;
+    buf_init(&b);
+    xnode_serialize(n, ctx, &b);
+    return buf_steal(&b);
+}
+
+static void test_buf_escape_and_consume(void **state)
+{
+    struct buf b;
+    buf_init(&b);
+    buf_append_xml_escaped(&b, "a<b>&'\"c", 9);
+    assert_string_equal(b.data, "a&lt;b&gt;&amp;&apos;&quot;c");
+    buf_consume(&b, 5);
+    assert_string_equal(b.data, "b&gt;&amp;&apos;&quot;c");
+    buf_printf(&b, "%d-%s", 42, "x");
+    assert_int_equal(b.len, strlen(b.data));
+    assert_non_null(strstr(b.data, "42-x"));
+    buf_free(&b);
+}
+
+/* XML-1: stanzas are written in the stream's default namespace without
+ * repeating it; a child in another namespace declares its own. */
+static void test_serialize_namespaces(void **state)
+{
+    xnode *iq = xnode_new("iq", "jabber:client");
+    xnode_set_attr(iq, "type", "result");
+    xnode_set_attr(iq, "id", "a'b");
+    xnode *q = xnode_add_child(iq, "query", "jabber:iq:roster");
+    xnode *item = xnode_add_child(q, "item", NULL);
+    xnode_set_attr(item, "jid", "bob@example.com");
+    xnode *g = xnode_add_child(item, "group", NULL);
+    xnode_add_text(g, "Friends & <Co>", 14);
+    char *s = serialize(iq, "jabber:client");
+    assert_string_equal(s, "<iq type='result' id='a&apos;b'><query xmlns='jabber:iq:roster'>"
+                           "<item jid='bob@example.com'><group>Friends &amp; &lt;Co&gt;</group>"
+                           "</item></query></iq>");
+    free(s);
+    s = serialize(iq, "jabber:server");
+    assert_true(strncmp(s, "<iq xmlns='jabber:client'", 25) == 0);
+    free(s);
+    xnode_free(iq);
+}
+
+static void test_attributes_replace_remove_and_xml_lang(void **state)
+{
+    xnode *m = xnode_new("message", "jabber:client");
+    xnode_set_attr(m, "to", "a@b");
+    xnode_set_attr(m, "to", "c@d");
+    xnode_set_attr_ns(m, XMLNS_XML, "lang", "en");
+    assert_string_equal(xnode_attr(m, "to"), "c@d");
+    assert_string_equal(xnode_attr_ns(m, XMLNS_XML, "lang"), "en");
+    xnode_set_attr(m, "to", NULL);
+    assert_null(xnode_attr(m, "to"));
+    char *s = serialize(m, "jabber:client");
+    assert_string_equal(s, "<message xml:lang='en'/>");
+    free(s);
+    xnode_free(m);
+}
+
+static void test_text_merge_copy_and_unlink(void **state)
+{
+    xnode *m = xnode_new("message", "jabber:client");
+    xnode *body = xnode_add_child(m, "body", NULL);
+    xnode_add_text(body, "hel", 3);
+    xnode_add_text(body, "lo", 2);
+    char *t = xnode_child_text(m, "body", NULL);
+    assert_string_equal(t, "hello");
+    free(t);
+    xnode *thread = xnode_add_child(m, "thread", NULL);
+    assert_int_equal(xnode_count_children(m), 2);
+
+    xnode *copy = xnode_copy(m, NULL);
+    xnode_unlink(thread);
+    assert_int_equal(xnode_count_children(m), 1);
+    assert_int_equal(xnode_count_children(copy), 2);
+    assert_string_equal(xnode_ns(xnode_child(copy, "body", NULL)), "jabber:client");
+    char *a = serialize(m, "jabber:client");
+    assert_string_equal(a, "<message><body>hello</body></message>");
+    free(a);
+    xnode_free(m);           /* the copy lives in its own arena */
+    char *b = serialize(copy, "jabber:client");
+    assert_string_equal(b, "<message><body>hello</body><thread/></message>");
+    free(b);
+    xnode_free(copy);
+}
+
+static void test_child_lookup_by_namespace(void **state)
+{
+    xnode *p = xnode_new("presence", "jabber:client");
+    xnode_add_child(p, "x", "vcard-temp:x:update");
+    xnode_add_child(p, "x", "http://jabber.org/protocol/muc");
+    assert_non_null(xnode_child(p, "x", "http://jabber.org/protocol/muc"));
+    assert_null(xnode_child(p, "x", "urn:other"));
+    xnode *first = xnode_child(p, "x", NULL);
+    assert_string_equal(first->ns, "vcard-temp:x:update");
+    assert_non_null(xnode_next_child(p, first, "x", NULL));
+    xnode_free(p);
+}
+
+/* Many nodes in one arena: grows across chunks, frees at once. */
+static void test_large_tree(void **state)
+{
+    xnode *root = xnode_new("query", "jabber:iq:roster");
+    char jid[64];
+    for (int i = 0; i < 5000; i++) {
+        xnode *it = xnode_add_child(root, "item", NULL);
+        snprintf(jid, sizeof jid, "user%d@example.com", i);
+        xnode_set_attr(it, "jid", jid);
+    }
+    assert_int_equal(xnode_count_children(root), 5000);
+    assert_string_equal(xnode_attr(root->last_child, "jid"), "user4999@example.com");
+    xnode_free(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_escape_and_consume),
+        cmocka_unit_test(test_serialize_namespaces),
+        cmocka_unit_test(test_attributes_replace_remove_and_xml_lang),
+        cmocka_unit_test(test_text_merge_copy_and_unlink),
+        cmocka_unit_test(test_child_lookup_by_namespace),
+        cmocka_unit_test(test_large_tree),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
