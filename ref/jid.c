@@ -1,0 +1,210 @@
+/* jid: see jid.h. */
+#include "jid.h"
+
+#include <arpa/inet.h>
+#include <idn2.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stringprep.h>
+
+#include "buf.h"
+
+#define DNS_MAX_NAME 253
+#define DNS_MAX_LABEL 63
+#define IDNA_FLAGS (IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL)
+
+static bool part_length_ok(size_t len)
+{
+    return len >= 1 && len <= JID_MAX_PART;
+}
+
+/* Runs a libidn stringprep profile; the result must be 1..JID_MAX_PART bytes. */
+static int prep_with_profile(const char *in, const char *profile,
+                             Stringprep_profile_flags flags, char **out)
+{
+    *out = NULL;
+    if (!part_length_ok(strlen(in)))
+        return -1;
+    char *prepared = NULL;
+    if (stringprep_profile(in, &prepared, profile, flags) != STRINGPREP_OK)
+        return -1;
+    if (!part_length_ok(strlen(prepared))) {
+        free(prepared);
+        return -1;
+    }
+    *out = prepared;
+    return 0;
+}
+
+int jid_prep_node(const char *in, char **out)
+{
+    return prep_with_profile(in, "Nodeprep", STRINGPREP_NO_UNASSIGNED, out);
+}
+
+int jid_prep_resource(const char *in, char **out)
+{
+    return prep_with_profile(in, "Resourceprep", 0, out);
+}
+
+/* "1.2.3.4" or "[v6]" in canonical form, malloc'd; NULL if `in` is neither. */
+static char *canonical_ip_literal(const char *in, size_t len)
+{
+    char text[INET6_ADDRSTRLEN];
+    unsigned char addr[sizeof(struct in6_addr)];
+
+    if (len >= 2 && in[0] == '[' && in[len - 1] == ']') {
+        char *inner = xstrndup(in + 1, len - 2);
+        int ok = inet_pton(AF_INET6, inner, addr);
+        free(inner);
+        if (ok != 1 || !inet_ntop(AF_INET6, addr, text, sizeof text))
+            return NULL;
+        struct buf b;
+        buf_init(&b);
+        buf_printf(&b, "[%s]", text);
+        return buf_steal(&b);
+    }
+    char *copy = xstrndup(in, len);
+    int ok = inet_pton(AF_INET, copy, addr);
+    free(copy);
+    if (ok != 1 || !inet_ntop(AF_INET, addr, text, sizeof text))
+        return NULL;
+    return xstrdup(text);
+}
+
+static bool is_ldh(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* libidn2 passes most ASCII through unchecked (and with STD3 rules would
+ * silently drop characters), so the A-label form is checked here. */
+static bool ascii_domain_ok(const char *ascii)
+{
+    size_t total = strlen(ascii);
+    if (total == 0 || total > DNS_MAX_NAME)
+        return false;
+    const char *label = ascii;
+    for (;;) {
+        size_t len = strcspn(label, ".");
+        if (len == 0 || len > DNS_MAX_LABEL)
+            return false;
+        if (label[0] == '-' || label[len - 1] == '-')
+            return false;
+        for (size_t i = 0; i < len; i++)
+            if (!is_ldh(label[i]))
+                return false;
+        if (label[len] == '\0')
+            return true;
+        label += len + 1;
+    }
+}
+
+int jid_prep_domain(const char *in, char **out)
+{
+    *out = NULL;
+    size_t len = strlen(in);
+    if (!part_length_ok(len))
+        return -1;
+    if (in[len - 1] == '.')
+        len--;
+    if (len == 0)
+        return -1;
+
+    char *name = xstrndup(in, len);
+    char *ip = canonical_ip_literal(name, len);
+    if (ip) {
+        free(name);
+        *out = ip;
+        return 0;
+    }
+
+    char *ascii = NULL;
+    char *unicode = NULL;
+    int rc = -1;
+    if (idn2_to_ascii_8z(name, &ascii, IDNA_FLAGS) == IDN2_OK
+        && ascii_domain_ok(ascii)
+        && idn2_to_unicode_8z8z(ascii, &unicode, 0) == IDN2_OK
+        && part_length_ok(strlen(unicode))) {
+        *out = xstrdup(unicode);
+        rc = 0;
+    }
+    idn2_free(unicode);
+    idn2_free(ascii);
+    free(name);
+    return rc;
+}
+
+int jid_domain_to_ascii(const char *domain, char **out)
+{
+    *out = NULL;
+    char *ip = canonical_ip_literal(domain, strlen(domain));
+    if (ip) {
+        *out = ip;
+        return 0;
+    }
+    char *ascii = NULL;
+    int rc = -1;
+    if (idn2_to_ascii_8z(domain, &ascii, IDNA_FLAGS) == IDN2_OK
+        && ascii_domain_ok(ascii)) {
+        *out = xstrdup(ascii);
+        rc = 0;
+    }
+    idn2_free(ascii);
+    return rc;
+}
+
+int jid_parse(const char *s, struct jid *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *slash = strchr(s, '/');
+    size_t bare_len = slash ? (size_t)(slash - s) : strlen(s);
+    const char *at = memchr(s, '@', bare_len);
+
+    char *node_raw = at ? xstrndup(s, (size_t)(at - s)) : NULL;
+    const char *domain_start = at ? at + 1 : s;
+    char *domain_raw = xstrndup(domain_start, bare_len - (size_t)(domain_start - s));
+
+    int rc = 0;
+    if (node_raw && jid_prep_node(node_raw, &out->node) != 0)
+        rc = -1;
+    if (rc == 0 && jid_prep_domain(domain_raw, &out->domain) != 0)
+        rc = -1;
+    if (rc == 0 && slash && jid_prep_resource(slash + 1, &out->resource) != 0)
+        rc = -1;
+    free(node_raw);
+    free(domain_raw);
+    if (rc != 0)
+        jid_clear(out);
+    return rc;
+}
+
+void jid_clear(struct jid *j)
+{
+    free(j->node);
+    free(j->domain);
+    free(j->resource);
+    memset(j, 0, sizeof *j);
+}
+
+char *jid_bare(const struct jid *j)
+{
+    struct buf b;
+    buf_init(&b);
+    if (j->node)
+        buf_printf(&b, "%s@", j->node);
+    buf_puts(&b, j->domain);
+    return buf_steal(&b);
+}
+
+char *jid_full(const struct jid *j)
+{
+    struct buf b;
+    buf_init(&b);
+    char *bare = jid_bare(j);
+    buf_puts(&b, bare);
+    free(bare);
+    if (j->resource)
+        buf_printf(&b, "/%s", j->resource);
+    return buf_steal(&b);
+}

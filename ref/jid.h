@@ -1,0 +1,42 @@
+/* jid: parsing and preparation of XMPP addresses (SPEC BIND-3, RFC 6122).
+ * Node and resource go through the stringprep Nodeprep / Resourceprep
+ * profiles (libidn); the domain through IDNA2008 + UTS#46 (libidn2) and is
+ * kept in its Unicode lower-case form (U-labels), so "xn--bcher-kva.example"
+ * and "BÜCHER.example" both prepare to "bücher.example"; jid_domain_to_ascii
+ * gives the A-label form for DNS. Every function returning char * or filling
+ * a struct jid hands the caller malloc'd strings (free / jid_clear). */
+#ifndef IMREF_JID_H
+#define IMREF_JID_H
+
+#define JID_MAX_PART 1023 /* bytes, before and after preparation */
+
+struct jid {
+    char *node;     /* NULL when absent */
+    char *domain;
+    char *resource; /* NULL when absent */
+};
+
+/* Splits and prepares "[node@]domain[/resource]". 0, or -1 for a malformed
+ * JID (empty or over-long part, prohibited character, bad domain); on -1
+ * `out` is left zeroed. */
+int jid_parse(const char *s, struct jid *out);
+void jid_clear(struct jid *j);
+char *jid_bare(const struct jid *j); /* "node@domain" or "domain" */
+char *jid_full(const struct jid *j); /* bare + "/resource" when present */
+
+/* Each prepares one part: 0 with *out malloc'd, or -1 with *out NULL.
+ * Nodeprep refuses unassigned code points (accounts are stored strings);
+ * Resourceprep allows them (RFC 3454 query semantics, as Prosody does).
+ * Domains: one trailing dot is dropped; IPv4 literals and bracketed IPv6
+ * literals ("[::1]") are accepted in canonical form; other names must be
+ * letter-digit-hyphen labels of 1..63 bytes in A-label form (no '_'),
+ * at most 253 bytes in all. */
+int jid_prep_node(const char *in, char **out);
+int jid_prep_resource(const char *in, char **out);
+int jid_prep_domain(const char *in, char **out);
+
+/* The A-label (ASCII) form of a prepared domain, for DNS; IP literals are
+ * returned unchanged. 0 or -1 like the above. */
+int jid_domain_to_ascii(const char *domain, char **out);
+
+#endif
