@@ -33,6 +33,26 @@ static void *arena_alloc(struct xarena *a, size_t n)
     return p;
 }
 
+static size_t arena_round(size_t n)
+{
+    return (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+}
+
+/* Grows the newest allocation `p` (of `old_size` bytes) by `extra` bytes in
+ * place if it ends the current chunk and the chunk has room. */
+static bool arena_extend_last(struct xarena *a, const char *p, size_t old_size, size_t extra)
+{
+    struct chunk *c = a->head;
+    if (!c) return false;
+    char *base = (char *)c->data;
+    size_t old_rounded = arena_round(old_size);
+    if (p < base || p + old_rounded != base + c->used) return false;
+    size_t new_rounded = arena_round(old_size + extra);
+    if (c->used - old_rounded + new_rounded > c->size) return false;
+    c->used = c->used - old_rounded + new_rounded;
+    return true;
+}
+
 const char *xnode_strdup(xnode *n, const char *s, size_t len)
 {
     char *p = arena_alloc(n->arena, len + 1);
@@ -103,7 +123,16 @@ xnode *xnode_add_text(xnode *parent, const char *text, size_t len)
 {
     xnode *last = parent->last_child;
     if (last && last->kind == XNODE_TEXT) {
-        /* Merge adjacent text (expat delivers text in pieces). */
+        /* Merge adjacent text. When that text is the arena's newest
+         * allocation it grows in place, so many small pieces cost linear
+         * time and memory; otherwise it is copied once. */
+        if (arena_extend_last(parent->arena, last->text, last->text_len + 1, len)) {
+            char *t = (char *)last->text;
+            memcpy(t + last->text_len, text, len);
+            last->text_len += len;
+            t[last->text_len] = '\0';
+            return last;
+        }
         char *p = arena_alloc(parent->arena, last->text_len + len + 1);
         memcpy(p, last->text, last->text_len);
         memcpy(p + last->text_len, text, len);

@@ -24,7 +24,7 @@ static void test_buf_escape_and_consume(void **state)
 {
     struct buf b;
     buf_init(&b);
-    buf_append_xml_escaped(&b, "a<b>&'\"c", 9);
+    buf_append_xml_escaped(&b, "a<b>&'\"c", 8);
     assert_string_equal(b.data, "a&lt;b&gt;&amp;&apos;&quot;c");
     buf_consume(&b, 5);
     assert_string_equal(b.data, "b&gt;&amp;&apos;&quot;c");
@@ -128,6 +128,19 @@ static void test_large_tree(void **state)
     xnode_free(root);
 }
 
+/* Text added in many small pieces merges into one node in linear space:
+ * 64 KiB in 1-byte pieces stays far below the quadratic 2 GiB. */
+static void test_text_pieces_linear(void **state)
+{
+    xnode *body = xnode_new("body", "jabber:client");
+    for (int i = 0; i < 65536; i++) xnode_add_text(body, i % 2 ? "b" : "a", 1);
+    assert_ptr_equal(body->children, body->last_child);
+    assert_int_equal(body->children->text_len, 65536);
+    assert_int_equal(body->children->text[65535], 'b');
+    assert_int_equal(strlen(body->children->text), 65536);
+    xnode_free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -137,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_text_merge_copy_and_unlink),
         cmocka_unit_test(test_child_lookup_by_namespace),
         cmocka_unit_test(test_large_tree),
+        cmocka_unit_test(test_text_pieces_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

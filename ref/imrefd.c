@@ -1,0 +1,238 @@
+/* imrefd: the reference XMPP server. Start-up, signals and shutdown; all
+ * the work happens in the modules it wires together (see server.h). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <ev.h>
+
+#include "c2s.h"
+#include "config.h"
+#include "directory.h"
+#include "firstrun.h"
+#include "log.h"
+#include "sasl.h"
+#include "scram.h"
+#include "server.h"
+#include "service.h"
+#include "session.h"
+#include "store.h"
+#include "tls.h"
+
+#define SHUTDOWN_GRACE_SECONDS 2.0
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: imrefd [--dir DIR] [--init]\n"
+                 "  --dir DIR  server directory holding mailserver.cfg (default: .)\n"
+                 "  --init     on a first start, create a working default in DIR\n");
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST) return 0;
+    fprintf(stderr, "imrefd: %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+static struct tls_server *load_tls(const struct server_config *cfg)
+{
+    struct tls_cert_spec *specs = xcalloc(cfg->n_domains, sizeof *specs);
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_domains; i++) {
+        if (!cfg->domains[i].cert_file) continue;
+        specs[n].domain = cfg->domains[i].name;
+        specs[n].cert_file = cfg->domains[i].cert_file;
+        specs[n].key_file = cfg->domains[i].key_file;
+        n++;
+    }
+    struct buf err;
+    buf_init(&err);
+    struct tls_server *ts = tls_server_new(cfg->cert_file, cfg->key_file, specs, n, &err);
+    if (!ts) {
+        fprintf(stderr, "imrefd: TLS: %s\n", err.data);
+        log_write(LOG_ERROR, "TLS: %s", err.data);
+    }
+    buf_free(&err);
+    free(specs);
+    return ts;
+}
+
+static void start_services(struct server *srv)
+{
+    const struct server_config *cfg = srv->cfg;
+    srv->services = xcalloc(cfg->n_services, sizeof *srv->services);
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        const struct service_config *sc = &cfg->services[i];
+        /* Federation (s2s) arrives with its own issue. */
+        if (strcmp(sc->id, "xmpp") != 0 && strcmp(sc->id, "xmpps") != 0) continue;
+        struct service *svc = service_new(srv, sc, c2s_accept);
+        srv->services[srv->n_services++] = svc;
+        if (sc->startup != STARTUP_AUTOMATIC) continue;
+        if (service_start(svc) == 0) continue;
+        for (size_t k = 0; k < sc->n_listen; k++)
+            printf("imrefd: %s listening on %s%s%s:%u\n", sc->id, strchr(sc->listen[k].host, ':') ? "[" : "",
+                   sc->listen[k].host, strchr(sc->listen[k].host, ':') ? "]" : "", sc->listen[k].port);
+    }
+    fflush(stdout);
+}
+
+static ev_timer shutdown_timer;
+static double shutdown_began;
+
+/* Ends the loop once every stream is gone; after the grace time, drops them. */
+static void on_shutdown_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    if (!c2s_any()) {
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    if (ev_now(loop) - shutdown_began >= SHUTDOWN_GRACE_SECONDS) c2s_abort_all();
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *srv = w->data;
+    if (ev_is_active(&shutdown_timer)) return;
+    log_write(LOG_CONFIG, "imrefd: stopping on signal %d", w->signum);
+    for (size_t i = 0; i < srv->n_services; i++) service_stop(srv->services[i]);
+    c2s_shutdown_all();
+    shutdown_began = ev_now(loop);
+    ev_timer_init(&shutdown_timer, on_shutdown_tick, 0., 0.05);
+    ev_timer_start(loop, &shutdown_timer);
+}
+
+/* SIGHUP: reload users.cfg (ADM-7); the old snapshot is freed after the swap. */
+static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct server *srv = w->data;
+    struct directory *dir = NULL;
+    struct buf err;
+    buf_init(&err);
+    if (directory_load(srv->cfg->users_path, &dir, &err) < 0) {
+        log_write(LOG_ERROR, "reload: %s (the previous users are kept)", err.data);
+    } else {
+        directory_free(srv->dir);
+        srv->dir = dir;
+        log_write(LOG_CONFIG, "reload: %s: %zu users", srv->cfg->users_path, directory_user_count(dir));
+    }
+    buf_free(&err);
+}
+
+static int load_state(struct server *srv, const char *dir)
+{
+    struct buf err;
+    buf_init(&err);
+    int rc = -1;
+    if (config_load(dir, &srv->cfg, &err) < 0) {
+        fprintf(stderr, "imrefd: %s\n", err.data);
+        goto out;
+    }
+    if (make_dir(srv->cfg->log_path) < 0) goto out;
+    if (log_open(srv->cfg->log_path, srv->cfg->debug_log) < 0) {
+        fprintf(stderr, "imrefd: %s: %s\n", srv->cfg->log_path, strerror(errno));
+        goto out;
+    }
+    if (directory_load(srv->cfg->users_path, &srv->dir, &err) < 0) {
+        fprintf(stderr, "imrefd: %s\n", err.data);
+        goto out;
+    }
+    if (store_open(srv->cfg->store_path, &srv->store, &err) < 0) {
+        fprintf(stderr, "imrefd: %s\n", err.data);
+        log_write(LOG_ERROR, "store: %s", err.data);
+        goto out;
+    }
+    if (!(srv->tls = load_tls(srv->cfg))) goto out;
+    rc = 0;
+out:
+    buf_free(&err);
+    return rc;
+}
+
+static void free_state(struct server *srv)
+{
+    for (size_t i = 0; i < srv->n_services; i++) service_free(srv->services[i]);
+    free(srv->services);
+    sessions_free(srv->sessions);
+    tls_server_free(srv->tls);
+    store_close(srv->store);
+    directory_free(srv->dir);
+    config_free(srv->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = ".";
+    bool init = false;
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "init", no_argument, NULL, 'i' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "d:ih", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': dir = optarg; break;
+        case 'i': init = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (init) {
+        struct buf err;
+        buf_init(&err);
+        bool created = false;
+        if (firstrun_init(dir, &created, &err) < 0) {
+            fprintf(stderr, "imrefd: first start: %s\n", err.data);
+            buf_free(&err);
+            return 1;
+        }
+        buf_free(&err);
+        if (created) printf("imrefd: created a working default in %s\n", dir);
+        firstrun_print_logins(dir);
+    }
+
+    struct server srv = { 0 };
+    srv.loop = EV_DEFAULT;
+    if (sasl_global_init() < 0 || load_state(&srv, dir) < 0) {
+        free_state(&srv);
+        return 1;
+    }
+    scram_set_fake_iterations(srv.cfg->scram_iterations);
+    srv.sessions = sessions_new();
+    srv.started = ev_now(srv.loop);
+    srv.info = (struct iqinfo_server){ .name = IMREF_NAME, .version = IMREF_VERSION,
+                                       .os = NULL, .started_unix = (long long)time(NULL) };
+    start_services(&srv);
+    log_write(LOG_CONFIG, "imrefd %s started in %s", IMREF_VERSION, srv.cfg->dir);
+
+    ev_signal sigterm, sigint, sighup;
+    ev_signal_init(&sigterm, on_stop_signal, SIGTERM);
+    ev_signal_init(&sigint, on_stop_signal, SIGINT);
+    ev_signal_init(&sighup, on_reload_signal, SIGHUP);
+    sigterm.data = sigint.data = sighup.data = &srv;
+    ev_signal_start(srv.loop, &sigterm);
+    ev_signal_start(srv.loop, &sigint);
+    ev_signal_start(srv.loop, &sighup);
+
+    ev_run(srv.loop, 0);
+    ev_timer_stop(srv.loop, &shutdown_timer);
+
+    log_write(LOG_CONFIG, "imrefd stopped");
+    free_state(&srv);
+    sasl_global_done();
+    log_close();
+    ev_loop_destroy(srv.loop);
+    return 0;
+}

@@ -1,0 +1,295 @@
+#include "presence.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "directory.h"
+#include "offline.h"
+#include "roster.h"
+#include "router.h"
+#include "server.h"
+#include "session.h"
+#include "store.h"
+
+static bool sub_has_from(enum sub_state s) { return s == SUB_FROM || s == SUB_BOTH; }
+static bool sub_has_to(enum sub_state s) { return s == SUB_TO || s == SUB_BOTH; }
+
+/* Sends `st` to every available resource of `bare`, 'to' set per resource. */
+static void send_to_available(struct server *srv, const char *bare, xnode *st, const struct session *except)
+{
+    for (struct session *s = sessions_of(srv->sessions, bare); s; s = s->next) {
+        if (!s->available || s == except) continue;
+        xnode_set_attr(st, "to", s->full_jid);
+        router_send(s, st);
+    }
+}
+
+/* Delivers <presence type='TYPE' from='FROM'/> to TO's available resources. */
+static void send_subscription_stanza(struct server *srv, const char *to, const char *from, const char *type)
+{
+    xnode *st = xnode_new("presence", "jabber:client");
+    xnode_set_attr(st, "type", type);
+    xnode_set_attr(st, "from", from);
+    send_to_available(srv, to, st, NULL);
+    xnode_free(st);
+}
+
+static bool is_local_account(struct server *srv, const char *bare)
+{
+    const char *at = strchr(bare, '@');
+    if (!at) return false;
+    char *node = xstrndup(bare, (size_t)(at - bare));
+    bool found = directory_find_user(srv->dir, node, at + 1) != NULL;
+    free(node);
+    return found;
+}
+
+/* Sends `st` (from one of `from`'s resources) to the contacts subscribed to
+ * the account and to the account's other available resources. */
+static void broadcast(struct server *srv, struct session *from, xnode *st)
+{
+    struct roster_item *items = NULL;
+    size_t n = 0;
+    unsigned long long ver;
+    if (store_roster_get(srv->store, from->bare_jid, &items, &n, &ver) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (sub_has_from(items[i].state.sub)) send_to_available(srv, items[i].jid, st, NULL);
+    }
+    roster_items_free(items, n);
+    send_to_available(srv, from->bare_jid, st, from);
+}
+
+/* Initial presence: the presence of everyone the account is subscribed to
+ * (a probe answered from local state), and pending subscription requests. */
+static void probe_contacts(struct server *srv, struct session *me)
+{
+    struct roster_item *items = NULL;
+    size_t n = 0;
+    unsigned long long ver;
+    if (store_roster_get(srv->store, me->bare_jid, &items, &n, &ver) < 0) return;
+    for (size_t i = 0; i < n; i++) {
+        if (sub_has_to(items[i].state.sub)) {
+            for (struct session *s = sessions_of(srv->sessions, items[i].jid); s; s = s->next) {
+                if (!s->available || !s->presence) continue;
+                xnode_set_attr(s->presence, "to", me->full_jid);
+                router_send(me, s->presence);
+            }
+        }
+        if (items[i].state.pending_in) {
+            xnode *req = xnode_new("presence", "jabber:client");
+            xnode_set_attr(req, "type", "subscribe");
+            xnode_set_attr(req, "from", items[i].jid);
+            xnode_set_attr(req, "to", me->bare_jid);
+            router_send(me, req);
+            xnode_free(req);
+        }
+    }
+    roster_items_free(items, n);
+    for (struct session *s = sessions_of(srv->sessions, me->bare_jid); s; s = s->next) {
+        if (s == me || !s->available || !s->presence) continue;
+        xnode_set_attr(s->presence, "to", me->full_jid);
+        router_send(me, s->presence);
+    }
+}
+
+static int presence_priority(const xnode *st)
+{
+    char *text = xnode_child_text(st, "priority", NULL);
+    if (!text) return 0;
+    long p = strtol(text, NULL, 10);
+    free(text);
+    if (p < -128) p = -128;
+    if (p > 127) p = 127;
+    return (int)p;
+}
+
+static void unavailable_to_directed(struct server *srv, struct session *s, xnode *unavail)
+{
+    for (size_t i = 0; i < s->n_directed; i++) {
+        const char *target = s->directed[i];
+        if (strchr(target, '/')) {
+            struct session *t = sessions_find(srv->sessions, target);
+            if (t) {
+                xnode_set_attr(unavail, "to", target);
+                router_send(t, unavail);
+            }
+        } else {
+            send_to_available(srv, target, unavail, NULL);
+        }
+    }
+}
+
+static void broadcast_available(struct server *srv, struct session *from, xnode *st)
+{
+    bool initial = !from->available;
+    from->available = true;
+    from->priority = presence_priority(st);
+    xnode_set_attr(st, "to", NULL);
+    session_set_presence(from, st);
+    broadcast(srv, from, st);
+    if (!initial) return;
+    probe_contacts(srv, from);
+    if (from->priority >= 0) offline_deliver(srv, from);
+}
+
+static void broadcast_unavailable(struct server *srv, struct session *from, xnode *st)
+{
+    if (!from->available && from->n_directed == 0) return;
+    xnode_set_attr(st, "to", NULL);
+    if (from->available) broadcast(srv, from, st);
+    unavailable_to_directed(srv, from, st);
+    from->available = false;
+    session_set_presence(from, NULL);
+    for (size_t i = 0; i < from->n_directed; i++) free(from->directed[i]);
+    from->n_directed = 0;
+}
+
+void presence_session_ended(struct server *srv, struct session *s)
+{
+    xnode *un = xnode_new("presence", "jabber:client");
+    xnode_set_attr(un, "type", "unavailable");
+    xnode_set_attr(un, "from", s->full_jid);
+    broadcast_unavailable(srv, s, un);
+    xnode_free(un);
+}
+
+static void directed(struct server *srv, struct session *from, xnode *st, const struct jid *to, bool available)
+{
+    char *target = to->resource ? jid_full(to) : jid_bare(to);
+    if (available) session_add_directed(from, target);
+    else session_remove_directed(from, target);
+    if (to->resource) {
+        struct session *t = sessions_find(srv->sessions, target);
+        if (t) router_send(t, st);
+    } else {
+        send_to_available(srv, target, st, NULL);
+    }
+    free(target);
+}
+
+/* ---- subscriptions ------------------------------------------------------ */
+
+static const char *const event_types[] = {
+    [SUB_EV_OUT_SUBSCRIBE] = "subscribe", [SUB_EV_OUT_SUBSCRIBED] = "subscribed",
+    [SUB_EV_OUT_UNSUBSCRIBE] = "unsubscribe", [SUB_EV_OUT_UNSUBSCRIBED] = "unsubscribed",
+    [SUB_EV_IN_SUBSCRIBE] = "subscribe", [SUB_EV_IN_SUBSCRIBED] = "subscribed",
+    [SUB_EV_IN_UNSUBSCRIBE] = "unsubscribe", [SUB_EV_IN_UNSUBSCRIBED] = "unsubscribed",
+};
+
+static enum sub_event inbound_of(enum sub_event out)
+{
+    return (enum sub_event)(out + SUB_EV_IN_SUBSCRIBE);
+}
+
+/* Applies `ev` to `owner`'s record for `peer`: stores the change (a record
+ * without a roster item keeps a pending inbound request) and pushes what the
+ * roster shows. */
+static struct sub_outcome apply_event(struct server *srv, const char *owner, const char *peer, enum sub_event ev)
+{
+    struct roster_item it = { 0 };
+    int found = store_roster_get_item(srv->store, owner, peer, &it);
+    struct sub_item_state cur = { 0 };
+    if (found > 0) cur = it.state;
+    struct sub_outcome out = subscription_apply(cur, ev);
+    if (found < 0 || !out.state_changed) {
+        roster_item_clear(&it);
+        return out;
+    }
+    unsigned long long version = 0;
+    if (sub_record_needed(out.next)) {
+        if (!found) it.jid = xstrdup(peer);
+        it.state = out.next;
+        if (store_roster_put(srv->store, owner, &it, &version) == 0 && out.roster_push && out.next.exists)
+            roster_push(srv, owner, &it, version, false);
+    } else if (found) {
+        store_roster_delete(srv->store, owner, peer, &version);
+    }
+    roster_item_clear(&it);
+    return out;
+}
+
+static void send_presence_of(struct server *srv, const char *user, const char *contact, bool available)
+{
+    for (struct session *s = sessions_of(srv->sessions, user); s; s = s->next) {
+        if (!s->available) continue;
+        xnode *p;
+        if (available && s->presence) {
+            p = xnode_copy(s->presence, "jabber:client");
+        } else {
+            p = xnode_new("presence", "jabber:client");
+            xnode_set_attr(p, "type", "unavailable");
+        }
+        xnode_set_attr(p, "from", s->full_jid);
+        send_to_available(srv, contact, p, NULL);
+        xnode_free(p);
+    }
+}
+
+void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev)
+{
+    struct sub_outcome out = apply_event(srv, user, contact, ev);
+    if (!out.route) return;
+    if (out.send_presence) send_presence_of(srv, user, contact, true);
+    if (out.send_unavailable) send_presence_of(srv, user, contact, false);
+    if (!is_local_account(srv, contact)) {
+        /* RFC 6121 §3.1.3: a hosted domain's unknown account answers a
+         * subscription request with unsubscribed. Remote ones: S2S (later). */
+        const char *at = strchr(contact, '@');
+        if (ev == SUB_EV_OUT_SUBSCRIBE && at && server_hosts_domain(srv, at + 1)) {
+            struct sub_outcome back = apply_event(srv, user, contact, SUB_EV_IN_UNSUBSCRIBED);
+            if (back.route) {
+                send_subscription_stanza(srv, user, contact, "unsubscribed");
+            }
+        }
+        return;
+    }
+    struct sub_outcome in = apply_event(srv, contact, user, inbound_of(ev));
+    if (in.route) {
+        send_subscription_stanza(srv, contact, user, event_types[ev]);
+    }
+    if (in.auto_subscribed) {
+        /* The contact had approved already (pre-approval, or 'from'): the
+         * server answers for it, as if it had sent <presence type='subscribed'/>. */
+        struct sub_outcome back = apply_event(srv, user, contact, SUB_EV_IN_SUBSCRIBED);
+        if (back.route) {
+            send_subscription_stanza(srv, user, contact, "subscribed");
+        }
+        if (in.send_presence) send_presence_of(srv, contact, user, true);
+    }
+}
+
+static int subscription_event(const char *type, enum sub_event *ev)
+{
+    for (int e = SUB_EV_OUT_SUBSCRIBE; e <= SUB_EV_OUT_UNSUBSCRIBED; e++) {
+        if (strcmp(type, event_types[e]) == 0) {
+            *ev = (enum sub_event)e;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void presence_outbound(struct server *srv, struct session *from, xnode *st, const struct jid *to)
+{
+    const char *type = xnode_attr(st, "type");
+    enum sub_event ev;
+    if (type && subscription_event(type, &ev) == 0) {
+        if (!to || !to->node) return;
+        char *contact = jid_bare(to);
+        if (strcmp(contact, from->bare_jid) != 0) presence_subscription(srv, from->bare_jid, contact, ev);
+        free(contact);
+        return;
+    }
+    bool available = !type;
+    bool unavailable = type && strcmp(type, "unavailable") == 0;
+    if (!available && !unavailable) return;     /* probe, error: nothing to do */
+    if (to) {
+        if (!server_hosts_domain(srv, to->domain)) return;   /* federation: later */
+        directed(srv, from, st, to, available);
+    } else if (available) {
+        broadcast_available(srv, from, st);
+    } else {
+        broadcast_unavailable(srv, from, st);
+    }
+}

@@ -1,0 +1,27 @@
+/* presence: presence broadcast, probes answered locally, directed presence,
+ * unavailable on disconnect, and the subscription flow on both accounts'
+ * rosters (RFC 6121 §3-4, SPEC IM-2). State lives in the session registry
+ * (who is available, with what presence) and the store (subscriptions);
+ * this module keeps none of its own. */
+#ifndef IMREF_PRESENCE_H
+#define IMREF_PRESENCE_H
+
+#include "jid.h"
+#include "subscription.h"
+#include "xnode.h"
+
+struct server;
+struct session;
+
+/* A presence stanza from a bound client (borrowed; 'from' already stamped,
+ * 'to' prepared when `to` is non-NULL). */
+void presence_outbound(struct server *srv, struct session *from, xnode *st, const struct jid *to);
+
+/* The session is going away: unavailable to everyone who saw it available. */
+void presence_session_ended(struct server *srv, struct session *s);
+
+/* The account `user` sends a subscription stanza (an OUT event) to
+ * `contact` (both prepared bare JIDs); both rosters are updated and pushed. */
+void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev);
+
+#endif

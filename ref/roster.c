@@ -1,0 +1,207 @@
+#include "roster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "jid.h"
+#include "log.h"
+#include "presence.h"
+#include "router.h"
+#include "server.h"
+#include "session.h"
+#include "subscription.h"
+
+#define NS_ROSTER "jabber:iq:roster"
+
+void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed)
+{
+    xnode *item = xnode_add_child(query, "item", NULL);
+    xnode_set_attr(item, "jid", it->jid);
+    if (removed) {
+        xnode_set_attr(item, "subscription", "remove");
+        return;
+    }
+    if (it->name && *it->name) xnode_set_attr(item, "name", it->name);
+    xnode_set_attr(item, "subscription", sub_state_name(it->state.sub));
+    if (it->state.ask_out) xnode_set_attr(item, "ask", "subscribe");
+    for (size_t i = 0; i < it->n_groups; i++) {
+        xnode *g = xnode_add_child(item, "group", NULL);
+        xnode_add_text(g, it->groups[i], strlen(it->groups[i]));
+    }
+}
+
+static void version_text(unsigned long long v, char *out, size_t n)
+{
+    snprintf(out, n, "%llu", v);
+}
+
+void roster_push(struct server *srv, const char *user, const struct roster_item *item,
+                 unsigned long long version, bool removed)
+{
+    xnode *iq = xnode_new("iq", "jabber:client");
+    xnode_set_attr(iq, "type", "set");
+    xnode *q = xnode_add_child(iq, "query", NS_ROSTER);
+    char ver[32];
+    version_text(version, ver, sizeof ver);
+    xnode_set_attr(q, "ver", ver);
+    roster_item_to_xml(q, item, removed);
+    for (struct session *s = sessions_of(srv->sessions, user); s; s = s->next) {
+        if (!s->interested) continue;
+        char id[48];
+        server_new_id(srv, id, sizeof id);
+        xnode_set_attr(iq, "id", id);
+        xnode_set_attr(iq, "to", s->full_jid);
+        router_send(s, iq);
+    }
+    xnode_free(iq);
+}
+
+static void roster_result(struct session *from, const xnode *iq, xnode *query)
+{
+    xnode *r = xnode_new("iq", "jabber:client");
+    xnode_set_attr(r, "type", "result");
+    const char *id = xnode_attr(iq, "id");
+    if (id) xnode_set_attr(r, "id", id);
+    xnode_set_attr(r, "to", from->full_jid);
+    if (query) xnode_append_copy(r, query);
+    router_send(from, r);
+    xnode_free(r);
+}
+
+static void roster_get(struct server *srv, struct session *from, const xnode *iq, const xnode *q)
+{
+    struct roster_item *items = NULL;
+    size_t n = 0;
+    unsigned long long version = 0;
+    if (store_roster_get(srv->store, from->bare_jid, &items, &n, &version) < 0) {
+        router_bounce(srv, from, iq, "wait", "internal-server-error", NULL);
+        return;
+    }
+    from->interested = true;
+    char ver[32];
+    version_text(version, ver, sizeof ver);
+    const char *client_ver = xnode_attr(q, "ver");
+    if (client_ver && strcmp(client_ver, ver) == 0) {
+        roster_result(from, iq, NULL);   /* RFC 6121 §2.6.3: up to date */
+    } else {
+        xnode *query = xnode_new("query", NS_ROSTER);
+        xnode_set_attr(query, "ver", ver);
+        for (size_t i = 0; i < n; i++)
+            if (items[i].state.exists) roster_item_to_xml(query, &items[i], false);
+        roster_result(from, iq, query);
+        xnode_free(query);
+    }
+    roster_items_free(items, n);
+}
+
+/* Reads the groups of a roster set item; -1 if one is empty or repeated. */
+static int read_groups(const xnode *item, struct roster_item *out)
+{
+    for (xnode *g = xnode_child(item, "group", NULL); g; g = xnode_next_child(item, g, "group", NULL)) {
+        char *name = xnode_text_dup(g);
+        if (!*name) {
+            free(name);
+            return -1;
+        }
+        for (size_t i = 0; i < out->n_groups; i++) {
+            if (strcmp(out->groups[i], name) == 0) {
+                free(name);
+                return -1;
+            }
+        }
+        out->groups = xrealloc(out->groups, (out->n_groups + 1) * sizeof *out->groups);
+        out->groups[out->n_groups++] = name;
+    }
+    return 0;
+}
+
+static void roster_remove(struct server *srv, struct session *from, const xnode *iq, const char *contact)
+{
+    struct roster_item cur = { 0 };
+    int found = store_roster_get_item(srv->store, from->bare_jid, contact, &cur);
+    if (found > 0 && !cur.state.exists) found = 0;   /* only a pending request */
+    if (found <= 0) {
+        roster_item_clear(&cur);
+        router_bounce(srv, from, iq, "cancel", found < 0 ? "internal-server-error" : "item-not-found", NULL);
+        return;
+    }
+    /* RFC 6121 §2.5.2: cancel both directions before the item goes. */
+    if (cur.state.sub == SUB_TO || cur.state.sub == SUB_BOTH || cur.state.ask_out)
+        presence_subscription(srv, from->bare_jid, contact, SUB_EV_OUT_UNSUBSCRIBE);
+    if (cur.state.sub == SUB_FROM || cur.state.sub == SUB_BOTH || cur.state.pending_in)
+        presence_subscription(srv, from->bare_jid, contact, SUB_EV_OUT_UNSUBSCRIBED);
+    unsigned long long version = 0;
+    if (store_roster_delete(srv->store, from->bare_jid, contact, &version) < 0) {
+        roster_item_clear(&cur);
+        router_bounce(srv, from, iq, "wait", "internal-server-error", NULL);
+        return;
+    }
+    roster_result(from, iq, NULL);
+    roster_push(srv, from->bare_jid, &cur, version, true);
+    roster_item_clear(&cur);
+}
+
+static void roster_set(struct server *srv, struct session *from, const xnode *iq, const xnode *q)
+{
+    const xnode *item = xnode_child(q, "item", NULL);
+    if (!item || xnode_next_child(q, item, "item", NULL)) {
+        router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    struct jid contact = { 0 };
+    const char *jid_attr = xnode_attr(item, "jid");
+    if (!jid_attr || jid_parse(jid_attr, &contact) < 0) {
+        router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    char *bare = jid_bare(&contact);
+    jid_clear(&contact);
+    const char *sub = xnode_attr(item, "subscription");
+    if (sub && strcmp(sub, "remove") == 0) {
+        roster_remove(srv, from, iq, bare);
+        free(bare);
+        return;
+    }
+    struct roster_item it = { 0 };
+    int found = store_roster_get_item(srv->store, from->bare_jid, bare, &it);
+    if (found < 0) {
+        free(bare);
+        router_bounce(srv, from, iq, "wait", "internal-server-error", NULL);
+        return;
+    }
+    if (!found) it.jid = xstrdup(bare);
+    it.state.exists = true;
+    free(bare);
+    /* Only name and groups are the client's to set (RFC 6121 §2.1.2.5). */
+    free(it.name);
+    const char *name = xnode_attr(item, "name");
+    it.name = name ? xstrdup(name) : NULL;
+    for (size_t i = 0; i < it.n_groups; i++) free(it.groups[i]);
+    free(it.groups);
+    it.groups = NULL;
+    it.n_groups = 0;
+    if (read_groups(item, &it) < 0) {
+        roster_item_clear(&it);
+        router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    unsigned long long version = 0;
+    if (store_roster_put(srv->store, from->bare_jid, &it, &version) < 0) {
+        roster_item_clear(&it);
+        router_bounce(srv, from, iq, "wait", "internal-server-error", NULL);
+        return;
+    }
+    roster_result(from, iq, NULL);
+    roster_push(srv, from->bare_jid, &it, version, false);
+    roster_item_clear(&it);
+}
+
+void roster_handle_iq(struct server *srv, struct session *from, const xnode *iq)
+{
+    const xnode *q = xnode_child(iq, "query", NS_ROSTER);
+    const char *type = xnode_attr(iq, "type");
+    if (type && strcmp(type, "get") == 0) roster_get(srv, from, iq, q);
+    else if (type && strcmp(type, "set") == 0) roster_set(srv, from, iq, q);
+}

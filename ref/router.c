@@ -1,0 +1,237 @@
+#include "router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "c2s.h"
+#include "directory.h"
+#include "iqinfo.h"
+#include "jid.h"
+#include "offline.h"
+#include "presence.h"
+#include "roster.h"
+#include "server.h"
+#include "session.h"
+
+void router_send(struct session *s, const xnode *stanza)
+{
+    c2s_send(s->c2s, stanza);
+}
+
+void router_bounce(struct server *srv, struct session *sender, const xnode *stanza,
+                   const char *type, const char *condition, const char *text)
+{
+    const char *t = xnode_attr(stanza, "type");
+    if (t && strcmp(t, "error") == 0) return;
+    if (strcmp(stanza->name, "iq") == 0 && t && (strcmp(t, "result") == 0)) return;
+    xnode *err = stanza_error_reply(stanza, type, condition, text);
+    if (!xnode_attr(err, "from")) xnode_set_attr(err, "from", sender->domain);
+    router_send(sender, err);
+    xnode_free(err);
+    (void)srv;
+}
+
+static bool type_is(const xnode *st, const char *type)
+{
+    const char *t = xnode_attr(st, "type");
+    if (!t) return strcmp(type, "normal") == 0 && strcmp(st->name, "message") == 0;
+    return strcmp(t, type) == 0;
+}
+
+enum bare_message_plan router_plan_bare_message(const char *type, bool has_body,
+                                                const struct route_candidate *res, size_t n,
+                                                bool *deliver)
+{
+    if (!type) type = "normal";
+    int best = -1;     /* highest non-negative priority among available resources */
+    for (size_t i = 0; i < n; i++)
+        if (res[i].available && res[i].priority >= 0 && res[i].priority > best) best = res[i].priority;
+    bool headline = strcmp(type, "headline") == 0;
+    bool error = strcmp(type, "error") == 0;
+    bool any = false;
+    for (size_t i = 0; i < n; i++) {
+        bool eligible = res[i].available && res[i].priority >= 0;
+        /* headline: every non-negative resource; error: just one of the best. */
+        deliver[i] = eligible && (headline || res[i].priority == best) && !(error && any);
+        any = any || deliver[i];
+    }
+    if (any) return PLAN_DELIVER;
+    if (headline || error || !has_body) return PLAN_DROP;
+    if (strcmp(type, "chat") != 0 && strcmp(type, "normal") != 0) return PLAN_DROP;
+    return PLAN_OFFLINE;
+}
+
+void router_deliver_message_bare(struct server *srv, struct session *sender, const char *bare,
+                                 xnode *msg)
+{
+    struct session *list = sessions_of(srv->sessions, bare);
+    size_t n = 0;
+    for (struct session *s = list; s; s = s->next) n++;
+    struct route_candidate *res = xcalloc(n, sizeof *res);
+    bool *deliver = xcalloc(n, sizeof *deliver);
+    size_t i = 0;
+    for (struct session *s = list; s; s = s->next, i++)
+        res[i] = (struct route_candidate){ .available = s->available, .priority = s->priority };
+    enum bare_message_plan plan = router_plan_bare_message(
+        xnode_attr(msg, "type"), xnode_child(msg, "body", NULL) != NULL, res, n, deliver);
+    i = 0;
+    for (struct session *s = list; s && plan == PLAN_DELIVER; s = s->next, i++)
+        if (deliver[i]) router_send(s, msg);
+    free(res);
+    free(deliver);
+    if (plan != PLAN_OFFLINE) return;
+    int r = offline_store(srv, bare, msg);
+    if (r != 0 && sender)
+        router_bounce(srv, sender, msg, r > 0 ? "wait" : "cancel",
+                      r > 0 ? "service-unavailable" : "internal-server-error",
+                      r > 0 ? "the recipient's offline storage is full" : NULL);
+}
+
+static const struct dir_user *local_user(struct server *srv, const struct jid *to)
+{
+    if (!to->node) return NULL;
+    return directory_find_user(srv->dir, to->node, to->domain);
+}
+
+static void route_message(struct server *srv, struct session *from, xnode *msg, const struct jid *to)
+{
+    if (!server_hosts_domain(srv, to->domain)) {
+        router_bounce(srv, from, msg, "cancel", "remote-server-not-found", NULL);
+        return;
+    }
+    if (!to->node || !local_user(srv, to)) {
+        router_bounce(srv, from, msg, "cancel", "service-unavailable", NULL);   /* IM-5 */
+        return;
+    }
+    if (type_is(msg, "groupchat")) {
+        router_bounce(srv, from, msg, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    char *bare = jid_bare(to);
+    if (to->resource) {
+        char *full = jid_full(to);
+        struct session *target = sessions_find(srv->sessions, full);
+        free(full);
+        if (target) {
+            router_send(target, msg);
+        } else if (type_is(msg, "chat") || type_is(msg, "normal")) {
+            router_deliver_message_bare(srv, from, bare, msg);   /* RFC 6121 §8.5.3.2.1 */
+        }
+    } else {
+        router_deliver_message_bare(srv, from, bare, msg);
+    }
+    free(bare);
+}
+
+static bool iq_is_request(const xnode *iq)
+{
+    return type_is(iq, "get") || type_is(iq, "set");
+}
+
+/* Answers an informational iq (iqinfo) addressed to `to` (a domain or an
+ * account's bare JID); a request nobody answers gets service-unavailable. */
+static void answer_info_iq(struct server *srv, struct session *from, xnode *iq, const char *to,
+                           const struct dir_user *user)
+{
+    xnode *reply = iq_is_request(iq) ? iqinfo_answer(iq, from->full_jid, to, user, &srv->info) : NULL;
+    if (reply) {
+        router_send(from, reply);
+        xnode_free(reply);
+    } else if (iq_is_request(iq)) {
+        router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
+    }
+}
+
+/* An iq the server answers for the account itself (no 'to', or own bare JID). */
+static void route_iq_to_self(struct server *srv, struct session *from, xnode *iq)
+{
+    if (xnode_child(iq, "query", "jabber:iq:roster")) {
+        roster_handle_iq(srv, from, iq);
+        return;
+    }
+    const struct dir_user *me = directory_find_user(srv->dir, from->node, from->domain);
+    char *bare = xstrdup(from->bare_jid);
+    xnode_set_attr(iq, "to", NULL);
+    answer_info_iq(srv, from, iq, bare, me);
+    free(bare);
+}
+
+static void route_iq(struct server *srv, struct session *from, xnode *iq, const struct jid *to)
+{
+    if (!type_is(iq, "get") && !type_is(iq, "set") && !type_is(iq, "result") && !type_is(iq, "error")) {
+        router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+        return;
+    }
+    if (iq_is_request(iq) && xnode_count_children(iq) != 1) {
+        router_bounce(srv, from, iq, "modify", "bad-request", NULL);   /* RFC 6120 §8.2.3 */
+        return;
+    }
+    if (!to) {
+        route_iq_to_self(srv, from, iq);
+        return;
+    }
+    if (!server_hosts_domain(srv, to->domain)) {
+        router_bounce(srv, from, iq, "cancel", "remote-server-not-found", NULL);
+        return;
+    }
+    if (!to->node && !to->resource) {                  /* the server itself */
+        char *dom = jid_bare(to);
+        answer_info_iq(srv, from, iq, dom, NULL);
+        free(dom);
+        return;
+    }
+    const struct dir_user *user = local_user(srv, to);
+    if (!user) {
+        if (iq_is_request(iq)) router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
+        return;
+    }
+    if (!to->resource) {
+        if (strcmp(from->node, to->node) == 0 && strcmp(from->domain, to->domain) == 0) {
+            route_iq_to_self(srv, from, iq);
+            return;
+        }
+        char *bare = jid_bare(to);
+        answer_info_iq(srv, from, iq, bare, user);
+        free(bare);
+        return;
+    }
+    char *full = jid_full(to);
+    struct session *target = sessions_find(srv->sessions, full);
+    free(full);
+    if (target) router_send(target, iq);
+    else if (iq_is_request(iq)) router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
+}
+
+void router_route(struct server *srv, struct session *from, xnode *st)
+{
+    /* RFC 6120 §8.1.2.1: the server stamps the sender's full JID. */
+    xnode_set_attr(st, "from", from->full_jid);
+    const char *to_attr = xnode_attr(st, "to");
+    struct jid to = { 0 };
+    bool has_to = to_attr != NULL;
+    if (has_to && jid_parse(to_attr, &to) < 0) {
+        router_bounce(srv, from, st, "modify", "jid-malformed", NULL);      /* BIND-3 */
+        xnode_free(st);
+        return;
+    }
+    if (has_to) {
+        char *norm = jid_full(&to);
+        xnode_set_attr(st, "to", norm);
+        free(norm);
+    }
+    if (strcmp(st->name, "presence") == 0) {
+        presence_outbound(srv, from, st, has_to ? &to : NULL);
+    } else if (strcmp(st->name, "message") == 0) {
+        if (!has_to) {
+            jid_clear(&to);
+            jid_parse(from->bare_jid, &to);
+            xnode_set_attr(st, "to", from->bare_jid);
+        }
+        route_message(srv, from, st, &to);
+    } else {
+        route_iq(srv, from, st, has_to ? &to : NULL);
+    }
+    jid_clear(&to);
+    xnode_free(st);
+}

@@ -1,0 +1,43 @@
+/* router: the one place that decides where a stanza from a bound client
+ * goes (RFC 6121 §8, SPEC IM-1, IM-5): iq handlers of the server and the
+ * account, local sessions, offline storage, or an error reply. It takes
+ * ownership of the stanza it is given and frees it. */
+#ifndef IMREF_ROUTER_H
+#define IMREF_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xnode.h"
+
+struct server;
+struct session;
+
+void router_route(struct server *srv, struct session *from, xnode *stanza);
+
+/* Replies to `stanza` with an error to its sender (from a local session),
+ * unless the stanza is itself an error. */
+void router_bounce(struct server *srv, struct session *sender, const xnode *stanza,
+                   const char *type, const char *condition, const char *text);
+
+/* Message delivery to a local bare JID (IM-1): the available resources of
+ * highest non-negative priority, else offline storage for chat/normal with a
+ * body. `sender` (may be NULL) gets the error if the store is full. */
+void router_deliver_message_bare(struct server *srv, struct session *sender, const char *bare,
+                                 xnode *msg);
+
+/* IM-1 as a pure decision, for a message to a bare JID: which of the
+ * account's resources get it (deliver[i]), or what happens instead. */
+struct route_candidate {
+    bool available;
+    int priority;
+};
+enum bare_message_plan { PLAN_DELIVER, PLAN_OFFLINE, PLAN_DROP };
+enum bare_message_plan router_plan_bare_message(const char *type, bool has_body,
+                                                const struct route_candidate *res, size_t n,
+                                                bool *deliver);
+
+/* Writes `stanza` to one session (its 'to' is left as it is). */
+void router_send(struct session *s, const xnode *stanza);
+
+#endif

@@ -1,0 +1,21 @@
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <openssl/rand.h>
+
+#include "config.h"
+
+void server_new_id(struct server *srv, char *out, size_t outlen)
+{
+    unsigned char r[6];
+    if (RAND_bytes(r, sizeof r) != 1) abort();
+    snprintf(out, outlen, "imref-%llu-%02x%02x%02x%02x%02x%02x", ++srv->id_counter,
+             r[0], r[1], r[2], r[3], r[4], r[5]);
+}
+
+bool server_hosts_domain(const struct server *srv, const char *domain)
+{
+    return config_find_domain(srv->cfg, domain) != NULL;
+}

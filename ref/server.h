@@ -1,0 +1,44 @@
+/* server: the one running engine — the loop, the configuration, the user
+ * directory, the store, TLS, the session registry and the services. One
+ * instance per process, built by imrefd.c and passed (borrowed) to every
+ * handler. It owns everything it points to. */
+#ifndef IMREF_SERVER_H
+#define IMREF_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <ev.h>
+
+#include "iqinfo.h"
+
+#define IMREF_NAME "imref"
+#define IMREF_VERSION "0.1.0"
+
+struct server_config;
+struct directory;
+struct store;
+struct tls_server;
+struct sessions;
+struct service;
+
+struct server {
+    struct ev_loop *loop;
+    struct server_config *cfg;
+    struct directory *dir;
+    struct store *store;
+    struct tls_server *tls;
+    struct sessions *sessions;
+    struct service **services;
+    size_t n_services;
+    struct iqinfo_server info;
+    double started;
+    unsigned long long id_counter;   /* for server-generated ids */
+};
+
+/* A fresh id for a server-generated stanza or stream ("imref-<n>-<rand>"). */
+void server_new_id(struct server *srv, char *out, size_t outlen);
+/* True if `domain` (prepared) is hosted here. */
+bool server_hosts_domain(const struct server *srv, const char *domain);
+
+#endif
