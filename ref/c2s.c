@@ -37,6 +37,7 @@ struct c2s {
     enum restart restart;
     char *domain;              /* prepared stream domain (from 'to') */
     char stream_id[48];
+    char *peer_jid;            /* the client's header 'from', prepared, echoed as 'to' */
     struct sasl_server *sasl;
     unsigned sasl_failures;
     char *node;                /* the authenticated account */
@@ -90,6 +91,10 @@ static void c2s_send_header(struct c2s *c)
     buf_puts(&h, "' from='");
     const char *from = c->domain ? c->domain : c->srv->cfg->n_domains ? c->srv->cfg->domains[0].name : "localhost";
     buf_append_xml_escaped(&h, from, strlen(from));
+    if (c->peer_jid) {
+        buf_puts(&h, "' to='");
+        buf_append_xml_escaped(&h, c->peer_jid, strlen(c->peer_jid));
+    }
     buf_puts(&h, "' version='1.0' xml:lang='en'>");
     c2s_write(c, h.data, h.len);
     buf_free(&h);
@@ -212,6 +217,13 @@ static void c2s_on_open(void *ctx, const xnode *header)
     free(c->domain);
     c->domain = domain;
     c->header_received = true;
+    /* RFC 6120 §4.7.2: echo a valid 'from' as 'to'; an invalid one is ignored. */
+    free(c->peer_jid);
+    c->peer_jid = NULL;
+    struct jid from = { 0 };
+    const char *from_attr = xnode_attr(header, "from");
+    if (from_attr && jid_parse(from_attr, &from) == 0) c->peer_jid = jid_full(&from);
+    jid_clear(&from);
     const char *content_ns = xmlstream_content_ns(c->xs);
     if (!content_ns || strcmp(content_ns, NS_CLIENT) != 0) {
         c2s_stream_error(c, "invalid-namespace", "the stream's content namespace must be jabber:client");
@@ -614,6 +626,7 @@ static void c2s_on_closed(void *owner, const char *reason)
     xmlstream_free(c->xs);
     sasl_server_free(c->sasl);
     free(c->domain);
+    free(c->peer_jid);
     free(c->node);
     free(c);
 }

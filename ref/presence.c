@@ -16,10 +16,10 @@ static bool sub_has_from(enum sub_state s) { return s == SUB_FROM || s == SUB_BO
 static bool sub_has_to(enum sub_state s) { return s == SUB_TO || s == SUB_BOTH; }
 
 /* Sends `st` to every available resource of `bare`, 'to' set per resource. */
-static void send_to_available(struct server *srv, const char *bare, xnode *st, const struct session *except)
+static void send_to_available(struct server *srv, const char *bare, xnode *st)
 {
     for (struct session *s = sessions_of(srv->sessions, bare); s; s = s->next) {
-        if (!s->available || s == except) continue;
+        if (!s->available) continue;
         xnode_set_attr(st, "to", s->full_jid);
         router_send(s, st);
     }
@@ -31,7 +31,7 @@ static void send_subscription_stanza(struct server *srv, const char *to, const c
     xnode *st = xnode_new("presence", "jabber:client");
     xnode_set_attr(st, "type", type);
     xnode_set_attr(st, "from", from);
-    send_to_available(srv, to, st, NULL);
+    send_to_available(srv, to, st);
     xnode_free(st);
 }
 
@@ -46,7 +46,7 @@ static bool is_local_account(struct server *srv, const char *bare)
 }
 
 /* Sends `st` (from one of `from`'s resources) to the contacts subscribed to
- * the account and to the account's other available resources. */
+ * the account and to the account's available resources. */
 static void broadcast(struct server *srv, struct session *from, xnode *st)
 {
     struct roster_item *items = NULL;
@@ -54,10 +54,12 @@ static void broadcast(struct server *srv, struct session *from, xnode *st)
     unsigned long long ver;
     if (store_roster_get(srv->store, from->bare_jid, &items, &n, &ver) == 0) {
         for (size_t i = 0; i < n; i++)
-            if (sub_has_from(items[i].state.sub)) send_to_available(srv, items[i].jid, st, NULL);
+            if (sub_has_from(items[i].state.sub)) send_to_available(srv, items[i].jid, st);
     }
     roster_items_free(items, n);
-    send_to_available(srv, from->bare_jid, st, from);
+    /* RFC 6121 §4.2.2, §4.4.2: every available resource of the account,
+     * the sending one included. */
+    send_to_available(srv, from->bare_jid, st);
 }
 
 /* Initial presence: the presence of everyone the account is subscribed to
@@ -115,7 +117,7 @@ static void unavailable_to_directed(struct server *srv, struct session *s, xnode
                 router_send(t, unavail);
             }
         } else {
-            send_to_available(srv, target, unavail, NULL);
+            send_to_available(srv, target, unavail);
         }
     }
 }
@@ -163,7 +165,7 @@ static void directed(struct server *srv, struct session *from, xnode *st, const 
         struct session *t = sessions_find(srv->sessions, target);
         if (t) router_send(t, st);
     } else {
-        send_to_available(srv, target, st, NULL);
+        send_to_available(srv, target, st);
     }
     free(target);
 }
@@ -221,7 +223,7 @@ static void send_presence_of(struct server *srv, const char *user, const char *c
             xnode_set_attr(p, "type", "unavailable");
         }
         xnode_set_attr(p, "from", s->full_jid);
-        send_to_available(srv, contact, p, NULL);
+        send_to_available(srv, contact, p);
         xnode_free(p);
     }
 }
@@ -257,6 +259,9 @@ void presence_subscription(struct server *srv, const char *user, const char *con
         }
         if (in.send_presence) send_presence_of(srv, contact, user, true);
     }
+    /* RFC 6121 §3.3.3: an unsubscribe that removes the contact's 'from'
+     * ends the user's view of the contact's presence. */
+    if (in.send_unavailable) send_presence_of(srv, contact, user, false);
 }
 
 static int subscription_event(const char *type, enum sub_event *ev)
