@@ -10,7 +10,7 @@ RUN_DIR ?= var
 SAN     ?=
 
 PKGS     := openssl expat libgsasl libidn libidn2 sqlite3
-CPPFLAGS += -D_GNU_SOURCE -Iref $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CPPFLAGS += -D_GNU_SOURCE -Iref -Iconformance $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SAN)
 LDFLAGS  += $(SAN)
@@ -21,13 +21,20 @@ REF_SRCS  := $(filter-out $(REF_MAINS),$(wildcard ref/*.c))
 REF_OBJS  := $(REF_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libimref.a
 
+CONF_MAIN := conformance/imconform.c
+CONF_SRCS := $(filter-out $(CONF_MAIN),$(wildcard conformance/*.c))
+CONF_OBJS := $(CONF_SRCS:%.c=$(BUILD)/%.o)
+CONF_LIB  := $(BUILD)/libimconform.a
+
 UNIT_SRCS := $(wildcard ref/tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:ref/tests/unit/%.c=$(BUILD)/tests/%)
+CONF_UNIT_SRCS := $(wildcard conformance/tests/test_*.c)
+CONF_UNIT_BINS := $(CONF_UNIT_SRCS:conformance/tests/%.c=$(BUILD)/tests/%)
 
-BINS := $(BUILD)/imrefd $(BUILD)/imrefctl
+BINS := $(BUILD)/imrefd $(BUILD)/imrefctl $(if $(wildcard $(CONF_MAIN)),$(BUILD)/imconform)
 
 .PHONY: all run check unit integration asan valgrind fuzz bench clean deps
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(CONF_UNIT_BINS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -43,7 +50,18 @@ $(BUILD)/imrefd: $(BUILD)/ref/imrefd.o $(LIB)
 $(BUILD)/imrefctl: $(BUILD)/ref/imrefctl.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/ref/tests/unit/%.o $(LIB)
+$(UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/ref/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(CONF_LIB): $(CONF_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/imconform: $(BUILD)/conformance/imconform.o $(CONF_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CONF_UNIT_BINS): $(BUILD)/tests/%: $(BUILD)/conformance/tests/%.o $(CONF_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -82,3 +100,4 @@ clean:
 	rm -rf build build-asan
 
 -include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
+-include $(CONF_OBJS:.o=.d) $(BUILD)/conformance/imconform.d $(CONF_UNIT_SRCS:%.c=$(BUILD)/%.d)
