@@ -189,6 +189,13 @@ static void c2s_send_features(struct c2s *c)
         buf_puts(&f, "<mechanisms xmlns='" NS_SASL "'>");
         for (size_t i = 0; i < n; i++) buf_printf(&f, "<mechanism>%s</mechanism>", mechs[i]);
         buf_puts(&f, "</mechanisms>");
+        if (cb.tls_exporter || cb.tls_unique) {
+            /* XEP-0440: the channel-binding types -PLUS may use here. */
+            buf_puts(&f, "<sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'>");
+            if (cb.tls_exporter) buf_puts(&f, "<channel-binding type='tls-exporter'/>");
+            if (cb.tls_unique) buf_puts(&f, "<channel-binding type='tls-unique'/>");
+            buf_puts(&f, "</sasl-channel-binding>");
+        }
     }
     buf_puts(&f, "</stream:features>");
     c2s_write(c, f.data, f.len);

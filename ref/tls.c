@@ -178,10 +178,13 @@ SSL *tls_server_session(struct tls_server *ts, int fd)
 }
 
 /* RFC 5929 §3.1: the first Finished of the latest handshake. In a full
- * handshake the client sends it first, in a resumption the server does. */
+ * handshake the client sends it first, in a resumption the server does.
+ * RFC 9266 leaves tls-unique undefined for TLS 1.3; it is computed there the
+ * same way (as OpenSSL-based clients such as CPython's ssl, and so slixmpp,
+ * do), so that those clients' -PLUS logins work. With no renegotiation
+ * (refused on 1.2, absent from 1.3) the value is unique to the connection. */
 static size_t tls_unique(SSL *ssl, unsigned char *out, size_t outlen)
 {
-    if (SSL_version(ssl) != TLS1_2_VERSION) return 0;
     bool first_is_ours = SSL_is_server(ssl) ? SSL_session_reused(ssl) : !SSL_session_reused(ssl);
     size_t len = first_is_ours ? SSL_get_finished(ssl, out, outlen)
                                : SSL_get_peer_finished(ssl, out, outlen);

@@ -38,12 +38,13 @@ void tls_server_free(struct tls_server *ts);
 SSL *tls_server_session(struct tls_server *ts, int fd);
 
 /* Channel-binding data for SASL once the handshake is done:
- * "tls-unique" (RFC 5929, TLS 1.2 only: the first Finished message) or
+ * "tls-unique" (RFC 5929: the first Finished message; also on TLS 1.3,
+ * where RFC 9266 leaves it undefined, for OpenSSL-based clients) or
  * "tls-exporter" (RFC 9266: 32 bytes of keying material, label
  * "EXPORTER-Channel-Binding", no context; TLS 1.3, or 1.2 with extended
  * master secret). Works for either side of the connection. Returns the
- * length written, 0 if unavailable (unknown type, tls-unique under 1.3,
- * handshake not finished, outlen too small). */
+ * length written, 0 if unavailable (unknown type, handshake not
+ * finished, outlen too small). */
 size_t tls_channel_binding(SSL *ssl, const char *type, unsigned char *out, size_t outlen);
 
 /* The host name the client sent in SNI; NULL if none. */
