@@ -1,0 +1,23 @@
+"""Server configurations shared by groups of tests (one server each)."""
+from harness import ServiceSpec
+from suite import Fixture
+
+# Each test uses its own accounts, so that rosters and offline messages of
+# one test never show up in another. dora is disabled (AUTH-4).
+USERS = ('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi',
+         'ivan', 'judy', 'kim', 'leo', 'mia', 'nick', 'olga', 'pat', 'quinn',
+         'rob', 'sam', 'tina', 'uma', 'victor', 'wendy', 'dora')
+
+DEFAULT = Fixture('default', users=USERS, disabled=('dora',))
+AUTH_REQUIRED = Fixture('authreq', policy='AuthenticationRequired',
+                        users=('alice',))
+ENCRYPTION_REQUIRED = Fixture('encreq', policy='EncryptionRequired',
+                              users=('alice',))
+# xmpp takes two connections; xmpps only from 10.9.9.9 (no traffic ever
+# goes there: it is only a configuration value).
+LIMITED_SERVICES = Fixture(
+    'services', users=('alice',),
+    services={'xmpp': ServiceSpec(max_connections=2),
+              'xmpps': ServiceSpec(ip_group='Remote'),
+              's2s': ServiceSpec()},
+    ip_groups=[('Remote', '10.9.9.9')])
