@@ -52,6 +52,29 @@ struct c2s {
 
 static struct c2s *all_streams;
 
+/* ---- debug log (LOG-2) ------------------------------------------------ */
+
+/* Writes a stanza to the Debug log; SASL elements keep their name and
+ * attributes but never their payload (passwords, proofs, challenges). */
+static void c2s_debug_stanza(const struct c2s *c, const char *direction, const xnode *st)
+{
+    if (!log_debug_enabled()) return;
+    struct buf line;
+    buf_init(&line);
+    const char *ns = xnode_ns(st);
+    if (ns && strcmp(ns, NS_SASL) == 0) {
+        buf_printf(&line, "<%s xmlns='" NS_SASL "'", st->name);
+        const char *mech = xnode_attr(st, "mechanism");
+        if (mech) buf_printf(&line, " mechanism='%s'", mech);
+        buf_puts(&line, st->children ? ">[masked]</...>" : "/>");
+    } else {
+        xnode_serialize(st, NS_CLIENT, &line);
+    }
+    log_write(LOG_DEBUG, "c2s %s:%u %s %s", conn_peer_ip(c->conn), conn_peer_port(c->conn),
+              direction, line.data);
+    buf_free(&line);
+}
+
 /* ---- output ---------------------------------------------------------- */
 
 static void c2s_write(struct c2s *c, const char *s, size_t len)
@@ -68,6 +91,7 @@ static void c2s_write(struct c2s *c, const char *s, size_t len)
 int c2s_send(struct c2s *c, const xnode *stanza)
 {
     if (c->closing) return -1;
+    c2s_debug_stanza(c, "OUT", stanza);
     struct buf out;
     buf_init(&out);
     xnode_serialize(stanza, NS_CLIENT, &out);
@@ -488,6 +512,7 @@ static void c2s_on_stanza(void *ctx, xnode *st)
         xnode_free(st);
         return;
     }
+    c2s_debug_stanza(c, "IN", st);
     if (!c->authenticated) {
         c2s_on_stanza_unauthenticated(c, st);
         xnode_free(st);

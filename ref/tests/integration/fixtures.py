@@ -8,7 +8,9 @@ USERS = ('alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi',
          'ivan', 'judy', 'kim', 'leo', 'mia', 'nick', 'olga', 'pat', 'quinn',
          'rob', 'sam', 'tina', 'uma', 'victor', 'wendy', 'dora')
 
-DEFAULT = Fixture('default', users=USERS, disabled=('dora',))
+# The Debug log is on here, so that the password scan (AUTH-2, LOG-2) also
+# reads the stream traffic it records.
+DEFAULT = Fixture('default', users=USERS, disabled=('dora',), debug=True)
 AUTH_REQUIRED = Fixture('authreq', policy='AuthenticationRequired',
                         users=('alice',))
 ENCRYPTION_REQUIRED = Fixture('encreq', policy='EncryptionRequired',

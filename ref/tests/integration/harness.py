@@ -120,7 +120,8 @@ def _list(root, name, items):
             _variable(listitem, key, value)
 
 
-def mailserver_cfg(policy, services, ports, ip_groups=(), limits=None):
+def mailserver_cfg(policy, services, ports, ip_groups=(), limits=None,
+                   debug=False):
     """Text of a mailserver.cfg in the CFG-1 format."""
     root = ET.Element('config')
     _table(root, 'InstantMessaging', {'SendOutside': 0, 'MaximumRoster': 0})
@@ -135,7 +136,7 @@ def mailserver_cfg(policy, services, ports, ip_groups=(), limits=None):
     _table(root, 'Paths', {'UsersFile': 'users.cfg', 'StorePath': 'store',
                            'LogPath': 'logs', 'Certificate': 'cert.pem',
                            'PrivateKey': 'key.pem'})
-    _table(root, 'Log', {'Debug': 0})
+    _table(root, 'Log', {'Debug': 1 if debug else 0})
     _list(root, 'Domain', [
         {'Name': d, 'IMEnabled': 1, 'Certificate': '', 'PrivateKey': ''}
         for d in (DOMAIN, OTHER_DOMAIN)])
@@ -206,7 +207,8 @@ class Server:
 
     def __init__(self, build, cert, name, policy='NoRestrictions',
                  users=(), disabled=(), services=None, ip_groups=(),
-                 limits=None, wait_for=('xmpp', 'xmpps'), configure=True):
+                 limits=None, wait_for=('xmpp', 'xmpps'), configure=True,
+                 debug=False):
         self.build = build
         self.name = name
         self.dir = tempfile.mkdtemp(prefix='imref-it-%s-' % name)
@@ -217,6 +219,7 @@ class Server:
         self.proc = None
         self.stdout = self.stderr = None
         self.runs = 0
+        self.debug = debug
         if configure:
             self.configure(cert, policy, users, disabled, ip_groups, limits)
 
@@ -226,7 +229,7 @@ class Server:
         shutil.copy(cert[1], os.path.join(self.dir, 'key.pem'))
         self.write_file('mailserver.cfg',
                         mailserver_cfg(policy, self.services, self.ports,
-                                       ip_groups, limits))
+                                       ip_groups, limits, self.debug))
         for user in users:
             self.add_user(user)
         for user in disabled:

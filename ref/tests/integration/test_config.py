@@ -1,4 +1,5 @@
 """Logs and configuration files: LOG-1, AUTH-2, CFG-4, CFG-5."""
+import base64
 import os
 import re
 import stat
@@ -48,15 +49,20 @@ async def test_log_format(t):
                       ' time now' % (name, number, match.group(0)))
 
 
-@case('no password stored or logged in clear; users.cfg holds SCRAM keys',
-      'AUTH-2', DEFAULT)
+@case('no password stored or logged in clear, not even in the Debug log of '
+      'the stream traffic; users.cfg holds SCRAM keys', 'AUTH-2 LOG-2', DEFAULT)
 async def test_no_plaintext_password(t):
     await failed_login(t, LEAK_PROBE)
     client = await t.login('alice', mech='PLAIN')
     await client.sync()
     client.close()
     t.srv.wait_log('security', 'Failed XMPP login')
-    secrets = [LEAK_PROBE.encode(), password_of('alice').encode()]
+    t.srv.wait_log('debug', re.escape("<auth xmlns='urn:ietf:params:xml:ns:"
+                                      "xmpp-sasl' mechanism='PLAIN'>[masked]"))
+    t.srv.wait_log('debug', 'urn:xmpp:ping')
+    plain = b'\0alice\0' + password_of('alice').encode()
+    secrets = [LEAK_PROBE.encode(), password_of('alice').encode(),
+               base64.b64encode(plain), base64.b64encode(b'\0' + plain[1:])]
     for folder, _, files in os.walk(t.srv.dir):
         for name in files:
             with open(os.path.join(folder, name), 'rb') as f:
