@@ -38,14 +38,15 @@ struct conn {
     bool ssl_wants_write;             /* SSL_read needs the socket writable */
     bool drain_after_handshake;       /* closed during the handshake: finish it, flush, close */
     const char *close_reason;
-    ev_idle reaper;                   /* frees the conn outside callbacks */
+    ev_timer reaper;                  /* frees the conn on the next loop iteration,
+                                         outside any callback (even under load) */
 };
 
 static void conn_io_read(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_io_write(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_on_deadline(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_on_rate_wait(struct ev_loop *loop, ev_timer *w, int revents);
-static void conn_reap(struct ev_loop *loop, ev_idle *w, int revents);
+static void conn_reap(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_handshake(struct conn *c);
 static void conn_flush(struct conn *c);
 
@@ -85,7 +86,7 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct sockaddr_storag
     ev_io_init(&c->write_watcher, conn_io_write, fd, EV_WRITE);
     ev_init(&c->deadline, conn_on_deadline);
     ev_init(&c->rate_wait, conn_on_rate_wait);
-    ev_idle_init(&c->reaper, conn_reap);
+    ev_timer_init(&c->reaper, conn_reap, 0., 0.);
     c->read_watcher.data = c->write_watcher.data = c->deadline.data = c;
     c->rate_wait.data = c->reaper.data = c;
     if (ssl) {
@@ -111,13 +112,12 @@ static void conn_die(struct conn *c, const char *reason)
     ev_io_stop(c->loop, &c->write_watcher);
     ev_timer_stop(c->loop, &c->deadline);
     ev_timer_stop(c->loop, &c->rate_wait);
-    ev_idle_start(c->loop, &c->reaper);
+    ev_timer_start(c->loop, &c->reaper);
 }
 
-static void conn_reap(struct ev_loop *loop, ev_idle *w, int revents)
+static void conn_reap(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct conn *c = w->data;
-    ev_idle_stop(loop, w);
     c->events->closed(c->owner, c->close_reason ? c->close_reason : "closed");
     if (c->ssl) SSL_free(c->ssl);
     if (c->pending_ssl) SSL_free(c->pending_ssl);
