@@ -150,6 +150,15 @@ static void route_iq_to_self(struct server *srv, struct session *from, xnode *iq
         roster_handle_iq(srv, from, iq);
         return;
     }
+    if (type_is(iq, "get") && xnode_child(iq, "ping", "urn:xmpp:ping")) {
+        xnode *pong = xnode_new("iq", "jabber:client");     /* XEP-0199 §4.3 */
+        xnode_set_attr(pong, "type", "result");
+        xnode_set_attr(pong, "id", xnode_attr(iq, "id"));
+        xnode_set_attr(pong, "to", from->full_jid);
+        router_send(from, pong);
+        xnode_free(pong);
+        return;
+    }
     const struct dir_user *me = directory_find_user(srv->dir, from->node, from->domain);
     char *bare = xstrdup(from->bare_jid);
     xnode_set_attr(iq, "to", NULL);

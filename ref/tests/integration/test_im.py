@@ -406,6 +406,11 @@ async def test_server_features(t):
               % (ns, to, describe(reply)))
     ping = await uma.iq('get', "<ping xmlns='urn:xmpp:ping'/>", to=DOMAIN)
     check(ping.get('type') == 'result', 'ping: %s' % describe(ping))
+    # No 'to', or the own bare JID: the server answers for the account
+    # (RFC 6120 10.5.3, XEP-0199 4.3).
+    for to in (None, jid('uma')):
+        ping = await uma.iq('get', "<ping xmlns='urn:xmpp:ping'/>", to=to)
+        check(ping.get('type') == 'result', 'ping to %s: %s' % (to, describe(ping)))
     version = await uma.iq('get', "<query xmlns='jabber:iq:version'/>",
                            to=DOMAIN)
     check(version.get('type') == 'result'
