@@ -21,61 +21,11 @@
 #include "config.h"
 #include "ipgroup.h"
 #include "log.h"
+#include "scratch.h"
 #include "scram.h"
 
 #define FIXTURES "fixtures/config/"
 
-/* A temporary directory holding the log files (and a written config). */
-struct scratch {
-    char dir[64];
-};
-
-static int scratch_setup(void **state)
-{
-    struct scratch *s = xcalloc(1, sizeof *s);
-    strcpy(s->dir, "/tmp/test_config.XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
-    if (log_open(s->dir, false) != 0) return -1;
-    *state = s;
-    return 0;
-}
-
-static int scratch_teardown(void **state)
-{
-    struct scratch *s = *state;
-    log_close();
-    static const char *const files[] = { "warning.log", "error.log", "security.log",
-                                         "config.log", "debug.log", "mailserver.cfg" };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", s->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(s->dir);
-    free(s);
-    return 0;
-}
-
-static char *read_whole(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    buf_init(&b);
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
-        fclose(f);
-    }
-    return buf_steal(&b);
-}
-
-static char *warnings(const struct scratch *s)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/warning.log", s->dir);
-    return read_whole(path);
-}
 
 static size_t count_lines(const char *text)
 {
@@ -216,7 +166,7 @@ static void test_example(void **state)
     assert_true(group_contains(cfg, "Local", "127.0.0.1"));
     assert_false(group_contains(cfg, "Local", "127.0.0.2"));
     assert_non_null(cfg->file);
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     assert_string_equal(log, "");
     free(log);
     config_free(cfg);
@@ -243,7 +193,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->n_services, 0);
     assert_null(config_find_service(cfg, "xmpp"));
     assert_false(group_contains(cfg, "Local", "127.0.0.1"));
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     assert_string_equal(log, "");
     free(log);
     config_free(cfg);
@@ -327,7 +277,7 @@ static void test_full(void **state)
     assert_false(group_contains(cfg, "Local", "192.0.2.15"));
     assert_true(group_contains(cfg, "Office", "192.0.2.15"));
     assert_false(group_contains(cfg, "Office", "192.0.2.21"));
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     assert_string_equal(log, "");
     free(log);
     config_free(cfg);
@@ -363,7 +313,7 @@ static void test_bad_values(void **state)
     assert_false(group_contains(cfg, "Local", "127.0.0.1"));
     assert_true(group_contains(cfg, "Local", "::1"));
 
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     static const char *const expected[][2] = {
         { "\"yes\" for SendOutside", "table InstantMessaging" },
         { "\"-5\" for MaximumRoster", "the default 300" },
@@ -422,7 +372,7 @@ static void test_every_limit_defaults_when_bad(void **state)
     buf_puts(&body, "</table>");
     struct server_config *cfg = load_written(s, body.data);
     assert_default_limits(&cfg->limits);
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char fragment[96];
         snprintf(fragment, sizeof fragment, "\"bad%zu\" for %s (table Limits)", i, names[i]);
@@ -453,7 +403,7 @@ static void test_limit_ranges(void **state)
     assert_int_equal(cfg->limits.ping_timeout, 7);
     assert_int_equal(cfg->limits.idle_timeout, 300);
     assert_int_equal(cfg->limits.attrs, 32);
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     assert_logged(log, "\"4294967296\" for Elements", "the default 2000");
     assert_logged(log, "\"+5\" for AttributesPerElement", "the default 32");
     assert_int_equal(count_lines(log), 2);
@@ -492,7 +442,7 @@ static void test_roster_and_iterations(void **state)
         struct server_config *cfg = load_written(s, body);
         assert_int_equal(cfg->maximum_roster, cases[i].expected_roster);
         assert_int_equal(cfg->scram_iterations, cases[i].expected_iterations);
-        char *log = warnings(s);
+        char *log = scratch_warnings(s);
         assert_int_equal(count_lines(log), cases[i].warnings);
         if (cases[i].expected_roster == 300) assert_logged(log, "MaximumRoster", cases[i].roster);
         free(log);

@@ -17,54 +17,10 @@
 #include "buf.h"
 #include "directory.h"
 #include "log.h"
+#include "scratch.h"
 
 #define FIXTURES "fixtures/config/"
 
-struct scratch {
-    char dir[64];
-};
-
-static int scratch_setup(void **state)
-{
-    struct scratch *s = xcalloc(1, sizeof *s);
-    strcpy(s->dir, "/tmp/test_directory.XXXXXX");
-    if (!mkdtemp(s->dir)) return -1;
-    if (log_open(s->dir, false) != 0) return -1;
-    *state = s;
-    return 0;
-}
-
-static int scratch_teardown(void **state)
-{
-    struct scratch *s = *state;
-    log_close();
-    static const char *const files[] = { "warning.log", "error.log", "security.log",
-                                         "config.log", "users.cfg" };
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        char path[128];
-        snprintf(path, sizeof path, "%s/%s", s->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(s->dir);
-    free(s);
-    return 0;
-}
-
-static char *warnings(const struct scratch *s)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/warning.log", s->dir);
-    FILE *f = fopen(path, "rb");
-    struct buf b;
-    buf_init(&b);
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
-        fclose(f);
-    }
-    return buf_steal(&b);
-}
 
 static size_t count_lines(const char *text)
 {
@@ -181,7 +137,7 @@ static void test_warnings(void **state)
     /* the repeated ALICE did not replace the first alice */
     assert_string_equal(directory_find_user(dir, "alice", "localhost")->fullname, "Alice Example");
 
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     static const char *const expected[] = {
         "users.cfg: User item 4 has no Domain; skipped.",
         "users.cfg: User item 5 has no Name; skipped.",
@@ -266,7 +222,7 @@ static void test_many_users(void **state)
         snprintf(domain, sizeof domain, "d%d.example", (i + 1) % 3);
         assert_null(directory_find_user(dir, name, domain));
     }
-    char *log = warnings(s);
+    char *log = scratch_warnings(s);
     assert_string_equal(log, "");
     free(log);
     directory_free(dir);
