@@ -25,13 +25,21 @@ static void send_to_available(struct server *srv, const char *bare, xnode *st)
     }
 }
 
-/* Delivers <presence type='TYPE' from='FROM'/> to TO's available resources. */
-static void send_subscription_stanza(struct server *srv, const char *to, const char *from, const char *type)
+/* Delivers a subscription stanza from the bare JID FROM to the account TO,
+ * addressed to TO's bare JID as the sender wrote it: a request to every
+ * available resource (RFC 6121 §3.1.3), the other three kinds to every
+ * interested resource, one that has requested the roster (§3.1.6, §3.2.3,
+ * §3.3.3). `original` (may be NULL) keeps the request's extended content. */
+static void send_subscription_stanza(struct server *srv, const char *to, const char *from,
+                                     const char *type, const xnode *original)
 {
-    xnode *st = xnode_new("presence", "jabber:client");
+    xnode *st = original ? xnode_copy(original, "jabber:client") : xnode_new("presence", "jabber:client");
     xnode_set_attr(st, "type", type);
     xnode_set_attr(st, "from", from);
-    send_to_available(srv, to, st);
+    xnode_set_attr(st, "to", to);
+    bool request = strcmp(type, "subscribe") == 0;
+    for (struct session *s = sessions_of(srv->sessions, to); s; s = s->next)
+        if (request ? s->available : s->interested) router_send(s, st);
     xnode_free(st);
 }
 
@@ -228,7 +236,8 @@ static void send_presence_of(struct server *srv, const char *user, const char *c
     }
 }
 
-void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev)
+void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev,
+                           const xnode *original)
 {
     struct sub_outcome out = apply_event(srv, user, contact, ev);
     if (!out.route) return;
@@ -241,21 +250,21 @@ void presence_subscription(struct server *srv, const char *user, const char *con
         if (ev == SUB_EV_OUT_SUBSCRIBE && at && server_hosts_domain(srv, at + 1)) {
             struct sub_outcome back = apply_event(srv, user, contact, SUB_EV_IN_UNSUBSCRIBED);
             if (back.route) {
-                send_subscription_stanza(srv, user, contact, "unsubscribed");
+                send_subscription_stanza(srv, user, contact, "unsubscribed", NULL);
             }
         }
         return;
     }
     struct sub_outcome in = apply_event(srv, contact, user, inbound_of(ev));
     if (in.route) {
-        send_subscription_stanza(srv, contact, user, event_types[ev]);
+        send_subscription_stanza(srv, contact, user, event_types[ev], original);
     }
     if (in.auto_subscribed) {
         /* The contact had approved already (pre-approval, or 'from'): the
          * server answers for it, as if it had sent <presence type='subscribed'/>. */
         struct sub_outcome back = apply_event(srv, user, contact, SUB_EV_IN_SUBSCRIBED);
         if (back.route) {
-            send_subscription_stanza(srv, user, contact, "subscribed");
+            send_subscription_stanza(srv, user, contact, "subscribed", NULL);
         }
         if (in.send_presence) send_presence_of(srv, contact, user, true);
     }
@@ -282,12 +291,16 @@ void presence_outbound(struct server *srv, struct session *from, xnode *st, cons
     if (type && subscription_event(type, &ev) == 0) {
         if (!to || !to->node) return;
         char *contact = jid_bare(to);
-        if (strcmp(contact, from->bare_jid) != 0) presence_subscription(srv, from->bare_jid, contact, ev);
+        if (strcmp(contact, from->bare_jid) != 0) presence_subscription(srv, from->bare_jid, contact, ev, st);
         free(contact);
         return;
     }
     bool available = !type;
     bool unavailable = type && strcmp(type, "unavailable") == 0;
+    if (type && !unavailable && strcmp(type, "probe") != 0 && strcmp(type, "error") != 0) {
+        router_bounce(srv, from, st, "modify", "bad-request", "unknown presence type");  /* RFC 6120 §8.3.3.1 */
+        return;
+    }
     if (!available && !unavailable) return;     /* probe, error: nothing to do */
     if (to) {
         if (!server_hosts_domain(srv, to->domain)) return;   /* federation: later */

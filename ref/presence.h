@@ -21,7 +21,10 @@ void presence_outbound(struct server *srv, struct session *from, xnode *st, cons
 void presence_session_ended(struct server *srv, struct session *s);
 
 /* The account `user` sends a subscription stanza (an OUT event) to
- * `contact` (both prepared bare JIDs); both rosters are updated and pushed. */
-void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev);
+ * `contact` (both prepared bare JIDs); both rosters are updated and pushed.
+ * `original` (may be NULL) is the stanza sent, whose extended content the
+ * contact receives (RFC 6121 §3.1.3). */
+void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev,
+                           const xnode *original);
 
 #endif

@@ -26,6 +26,7 @@ void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed
     if (it->name && *it->name) xnode_set_attr(item, "name", it->name);
     xnode_set_attr(item, "subscription", sub_state_name(it->state.sub));
     if (it->state.ask_out) xnode_set_attr(item, "ask", "subscribe");
+    if (it->state.preapproved) xnode_set_attr(item, "approved", "true");   /* RFC 6121 §3.4 */
     for (size_t i = 0; i < it->n_groups; i++) {
         xnode *g = xnode_add_child(item, "group", NULL);
         xnode_add_text(g, it->groups[i], strlen(it->groups[i]));
@@ -129,9 +130,9 @@ static void roster_remove(struct server *srv, struct session *from, const xnode 
     }
     /* RFC 6121 §2.5.2: cancel both directions before the item goes. */
     if (cur.state.sub == SUB_TO || cur.state.sub == SUB_BOTH || cur.state.ask_out)
-        presence_subscription(srv, from->bare_jid, contact, SUB_EV_OUT_UNSUBSCRIBE);
+        presence_subscription(srv, from->bare_jid, contact, SUB_EV_OUT_UNSUBSCRIBE, NULL);
     if (cur.state.sub == SUB_FROM || cur.state.sub == SUB_BOTH || cur.state.pending_in)
-        presence_subscription(srv, from->bare_jid, contact, SUB_EV_OUT_UNSUBSCRIBED);
+        presence_subscription(srv, from->bare_jid, contact, SUB_EV_OUT_UNSUBSCRIBED, NULL);
     unsigned long long version = 0;
     if (store_roster_delete(srv->store, from->bare_jid, contact, &version) < 0) {
         roster_item_clear(&cur);

@@ -172,8 +172,8 @@ static void route_iq(struct server *srv, struct session *from, xnode *iq, const 
         router_bounce(srv, from, iq, "modify", "bad-request", NULL);
         return;
     }
-    if (iq_is_request(iq) && xnode_count_children(iq) != 1) {
-        router_bounce(srv, from, iq, "modify", "bad-request", NULL);   /* RFC 6120 §8.2.3 */
+    if (!xnode_attr(iq, "id") || (iq_is_request(iq) && xnode_count_children(iq) != 1)) {
+        router_bounce(srv, from, iq, "modify", "bad-request", NULL);   /* RFC 6120 §8.1.3, §8.2.3 */
         return;
     }
     if (!to) {

@@ -74,7 +74,11 @@ async def test_roster(t):
 
 # -- subscriptions and presence -----------------------------------------
 async def subscribe(user, contact):
-    """user asks for contact's presence; contact approves."""
+    """user asks for contact's presence; contact approves. Both first
+    request the roster, as clients do: the approval goes to the user's
+    interested resources (RFC 6121 3.1.6)."""
+    for client in (user, contact):
+        await roster_get(client)
     user_jid, contact_jid = user.boundjid.bare, contact.boundjid.bare
     user.send_presence_xml(to=contact_jid, ptype='subscribe')
     await contact.wait(is_presence(user_jid, 'subscribe', exact=True),
