@@ -411,9 +411,21 @@ static bool option_is(const char *v, const char *a, const char *b)
     return strcasecmp(v, a) == 0 || strcasecmp(v, b) == 0;
 }
 
+/* A TCP port number 1..65535, written in decimal. */
+static bool parse_port(const char *v, unsigned short *port)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, 10);
+    if (errno || end == v || *end || n == 0 || n > 65535) return false;
+    *port = (unsigned short)n;
+    return true;
+}
+
 /* Fills opts from the client block and the target; -1 after failing. */
 static int build_opts(struct run *r, const struct client_state *c, struct xclient_opts *o)
 {
+    bool explicit_port = false;
     *o = (struct xclient_opts){ .host = r->t->host, .port = r->t->port, .tls = XCLIENT_STARTTLS,
                                 .jid = c->jid, .ca_file = r->t->ca_file, .login = true,
                                 .timeout = RUNNER_CONNECT_TIMEOUT };
@@ -430,6 +442,8 @@ static int build_opts(struct run *r, const struct client_state *c, struct xclien
         else if (strcmp(k, "tls") == 0 && strcmp(v, "starttls") == 0) o->tls = XCLIENT_STARTTLS;
         else if (strcmp(k, "tls") == 0 && strcmp(v, "direct-tls") == 0) o->tls = XCLIENT_DIRECT_TLS;
         else if (strcmp(k, "tls") == 0 && strcmp(v, "plain") == 0) o->tls = XCLIENT_PLAIN;
+        else if (strcmp(k, "port") == 0 && parse_port(v, &o->port)) explicit_port = true;
+        else if (strcmp(k, "ca-file") == 0) o->ca_file = option_is(v, "none", "no") ? NULL : v;
         else {
             fail(r, "bad client option", NULL);
             buf_printf(&r->diag, "%s:%u: [Client] %s: unknown option or value '%s: %s'\n",
@@ -437,7 +451,7 @@ static int build_opts(struct run *r, const struct client_state *c, struct xclien
             return -1;
         }
     }
-    if (o->tls == XCLIENT_DIRECT_TLS) {
+    if (o->tls == XCLIENT_DIRECT_TLS && !explicit_port) {
         if (!r->t->direct_tls_port) {
             fail(r, "target has no direct-tls-port", NULL);
             return -1;

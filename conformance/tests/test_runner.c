@@ -355,6 +355,8 @@ static const char two_clients[] =
     "\tjid: romeo@localhost\n"
     "\tpassword: r\n"
     "\tresource: balcony\n"
+    "\tport: 6000\n"
+    "\tca-file: none\n"
     "[Client] Juliet\n"
     "\tjid: juliet@localhost\n"
     "\tpassword: j\n"
@@ -393,7 +395,7 @@ static void test_variables_and_options_conf2(void **state)
         "romeo@localhost> <message to=\"Juliet@LocalHost/srv-1\"><body>srv-1 Juliet@LocalHost</body></message>\n"
         "juliet@localhost> <presence\n to='romeo@localhost'/>\n");
     assert_string_equal(o.f.connects.data,
-        "jid=romeo@localhost pw=r host=127.0.0.2 port=5222 tls=0 login=1 res=balcony sasl=- cb=- sni=- ca=/ca.pem\n"
+        "jid=romeo@localhost pw=r host=127.0.0.2 port=6000 tls=0 login=1 res=balcony sasl=- cb=- sni=- ca=-\n"
         "jid=juliet@localhost pw=j host=127.0.0.2 port=5223 tls=1 login=1 res=- sasl=SCRAM-SHA-1 cb=tls-exporter sni=sni.example ca=/ca.pem\n");
     outcome_free(&o);
 }
