@@ -41,6 +41,7 @@ struct c2s {
     struct sasl_server *sasl;
     unsigned sasl_failures;
     char *node;                /* the authenticated account */
+    char *mech;                /* the SASL mechanism it used */
     struct session *session;   /* while bound */
     unsigned char cb_unique[64], cb_exporter[32];
     size_t cb_unique_len, cb_exporter_len;
@@ -356,6 +357,7 @@ static void c2s_sasl_step(struct c2s *c, const char *in_b64)
             break;
         }
         c->node = xstrdup(node);
+        c->mech = xstrdup(mech);
         c->authenticated = true;
         if (out) buf_printf(&reply, "<success xmlns='" NS_SASL "'>%s</success>", out);
         else buf_puts(&reply, "<success xmlns='" NS_SASL "'/>");
@@ -660,6 +662,7 @@ static void c2s_on_closed(void *owner, const char *reason)
     free(c->domain);
     free(c->peer_jid);
     free(c->node);
+    free(c->mech);
     free(c);
 }
 
@@ -717,4 +720,45 @@ void c2s_abort_all(void)
 bool c2s_any(void)
 {
     return all_streams != NULL;
+}
+
+void c2s_foreach(void (*fn)(const struct c2s_info *info, void *ctx), void *ctx)
+{
+    for (struct c2s *c = all_streams; c; c = c->next) {
+        if (c->closing) continue;
+        SSL *ssl = conn_is_tls(c->conn) ? conn_ssl(c->conn) : NULL;
+        struct c2s_info info = {
+            .protocol = service_protocol(c->svc),
+            .secure = ssl != NULL,
+            .started = conn_started(c->conn),
+            .ip = conn_peer_ip(c->conn),
+            .port = conn_peer_port(c->conn),
+            .node = c->authenticated ? c->node : NULL,
+            .domain = c->authenticated ? c->domain : NULL,
+            .resource = c->session ? c->session->resource : NULL,
+            .tls_version = ssl ? SSL_get_version(ssl) : NULL,
+            .cipher = ssl ? SSL_get_cipher_name(ssl) : NULL,
+            .sasl = c->authenticated ? c->mech : NULL,
+        };
+        fn(&info, ctx);
+    }
+}
+
+void c2s_shutdown_service(const struct service *svc)
+{
+    for (struct c2s *c = all_streams; c; c = c->next)
+        if (c->svc == svc) c2s_stream_error(c, "system-shutdown", "the service was stopped");
+}
+
+size_t c2s_end_user_streams(const char *node, const char *domain, const char *condition,
+                            const char *text)
+{
+    size_t n = 0;
+    for (struct c2s *c = all_streams; c; c = c->next) {
+        if (c->closing || !c->authenticated || strcmp(c->node, node) != 0 || strcmp(c->domain, domain) != 0)
+            continue;
+        c2s_stream_error(c, condition, text);
+        n++;
+    }
+    return n;
 }

@@ -40,6 +40,28 @@ int c2s_send_raw_stanzas(struct c2s *c, const char *xml, size_t len);
  * and closes once written (XML-6). */
 void c2s_stream_error(struct c2s *c, const char *condition, const char *text);
 
+/* What the admin's connection list shows of one stream (ADM-1); borrowed. */
+struct c2s_info {
+    const char *protocol;      /* "XMPP" or "XMPPS" */
+    bool secure;               /* TLS is up */
+    double started;            /* ev_now at accept */
+    const char *ip;
+    unsigned short port;
+    const char *node, *domain; /* NULL before authentication */
+    const char *resource;      /* NULL before binding */
+    const char *tls_version, *cipher;   /* NULL without TLS */
+    const char *sasl;          /* the mechanism used, NULL before authentication */
+};
+void c2s_foreach(void (*fn)(const struct c2s_info *info, void *ctx), void *ctx);
+
+/* SVC-5: ends the streams accepted by `svc` with <system-shutdown/>. */
+void c2s_shutdown_service(const struct service *svc);
+
+/* Ends every stream authenticated as node@domain with `condition` and
+ * `text`; returns how many. */
+size_t c2s_end_user_streams(const char *node, const char *domain, const char *condition,
+                            const char *text);
+
 /* Ends every client stream with <system-shutdown/> (engine stop). */
 void c2s_shutdown_all(void);
 /* Drops every client stream at once (the shutdown grace time is over). */

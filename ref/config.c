@@ -253,6 +253,8 @@ static void load_paths_and_log(struct server_config *cfg)
     cfg->key_file = read_path(&paths, "PrivateKey", "key.pem");
     struct value_source log = { cfg, "table Log", "Log", NULL };
     cfg->debug_log = read_bool(&log, "Debug", false);
+    struct value_source admin = { cfg, "table Admin", "Admin", NULL };
+    cfg->control_socket = read_path(&admin, "ControlSocket", "imrefd.sock");
 }
 
 /* ---- lists ------------------------------------------------------------- */
@@ -498,6 +500,7 @@ void config_free(struct server_config *cfg)
     free(cfg->users_path);
     free(cfg->store_path);
     free(cfg->log_path);
+    free(cfg->control_socket);
     free(cfg->cert_file);
     free(cfg->key_file);
     cfgfile_free(cfg->file);

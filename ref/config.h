@@ -65,6 +65,7 @@ struct server_config {
     unsigned scram_iterations;
     struct limits_config limits;
     char *users_path, *store_path, *log_path, *cert_file, *key_file; /* absolute */
+    char *control_socket;      /* Admin/ControlSocket, absolute (default imrefd.sock) */
     bool debug_log;
     struct cfgfile *file;   /* the parsed document, kept for rewrites */
 };

@@ -302,3 +302,13 @@ int directory_append_user(struct cfgfile *users, const char *node, const char *d
         if (cfgfile_item_set(u, values[i][0], values[i][1]) != 0) return -1;
     return 0;
 }
+
+size_t directory_group_count(const struct directory *dir)
+{
+    return dir->n_groups;
+}
+
+const struct dir_group *directory_group_at(const struct directory *dir, size_t i)
+{
+    return i < dir->n_groups ? &dir->groups[i] : NULL;
+}

@@ -47,6 +47,8 @@ void directory_free(struct directory *dir);
 /* ASCII case-insensitive; O(1) on average. NULL if absent. */
 const struct dir_user *directory_find_user(const struct directory *dir, const char *name,
                                            const char *domain);
+size_t directory_group_count(const struct directory *dir);
+const struct dir_group *directory_group_at(const struct directory *dir, size_t i);  /* file order */
 const struct dir_group *directory_find_group(const struct directory *dir, const char *name,
                                              const char *domain);
 

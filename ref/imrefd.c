@@ -13,6 +13,7 @@
 
 #include "c2s.h"
 #include "config.h"
+#include "control.h"
 #include "directory.h"
 #include "firstrun.h"
 #include "log.h"
@@ -107,20 +108,14 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &shutdown_timer);
 }
 
-/* SIGHUP: reload users.cfg (ADM-7); the old snapshot is freed after the swap. */
+/* SIGHUP: reload users.cfg (ADM-7). */
 static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct server *srv = w->data;
-    struct directory *dir = NULL;
     struct buf err;
     buf_init(&err);
-    if (directory_load(srv->cfg->users_path, &dir, &err) < 0) {
+    if (server_reload_users(srv, &err) < 0)
         log_write(LOG_ERROR, "reload: %s (the previous users are kept)", err.data);
-    } else {
-        directory_free(srv->dir);
-        srv->dir = dir;
-        log_write(LOG_CONFIG, "reload: %s: %zu users", srv->cfg->users_path, directory_user_count(dir));
-    }
     buf_free(&err);
 }
 
@@ -215,6 +210,11 @@ int main(int argc, char **argv)
     srv.info = (struct iqinfo_server){ .name = IMREF_NAME, .version = IMREF_VERSION,
                                        .os = NULL, .started_unix = (long long)time(NULL) };
     start_services(&srv);
+    struct buf err;
+    buf_init(&err);
+    struct control *control = control_start(&srv, srv.cfg->control_socket, &err);
+    if (!control) log_write(LOG_ERROR, "Admin control socket %s: %s", srv.cfg->control_socket, err.data);
+    buf_free(&err);
     log_write(LOG_CONFIG, "imrefd %s started in %s", IMREF_VERSION, srv.cfg->dir);
 
     ev_signal sigterm, sigint, sighup;
@@ -229,6 +229,7 @@ int main(int argc, char **argv)
     ev_run(srv.loop, 0);
     ev_timer_stop(srv.loop, &shutdown_timer);
 
+    if (control) control_stop(control);
     log_write(LOG_CONFIG, "imrefd stopped");
     free_state(&srv);
     sasl_global_done();

@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include "config.h"
+#include "directory.h"
+#include "log.h"
 
 void server_new_id(struct server *srv, char *out, size_t outlen)
 {
@@ -18,4 +20,14 @@ void server_new_id(struct server *srv, char *out, size_t outlen)
 bool server_hosts_domain(const struct server *srv, const char *domain)
 {
     return config_find_domain(srv->cfg, domain) != NULL;
+}
+
+int server_reload_users(struct server *srv, struct buf *err)
+{
+    struct directory *dir = NULL;
+    if (directory_load(srv->cfg->users_path, &dir, err) < 0) return -1;
+    directory_free(srv->dir);
+    srv->dir = dir;
+    log_write(LOG_CONFIG, "reload: %s: %zu users", srv->cfg->users_path, directory_user_count(dir));
+    return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 #include <ev.h>
 
 #include "iqinfo.h"
@@ -38,6 +40,10 @@ struct server {
 
 /* A fresh id for a server-generated stanza or stream ("imref-<n>-<rand>"). */
 void server_new_id(struct server *srv, char *out, size_t outlen);
+/* Re-reads users.cfg into a new directory snapshot and swaps it in (ADM-7);
+ * on a failure the old one stays. Returns 0 (Config-log line) or -1 with err. */
+int server_reload_users(struct server *srv, struct buf *err);
+
 /* True if `domain` (prepared) is hosted here. */
 bool server_hosts_domain(const struct server *srv, const char *domain);
 

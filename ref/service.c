@@ -31,7 +31,7 @@ struct service {
     bool running;
 };
 
-static const char *service_display_name(const struct service *svc)
+const char *service_display_name(const struct service *svc)
 {
     if (strcmp(svc->cfg->id, "xmpps") == 0) return "Secured Instant Messaging";
     if (strcmp(svc->cfg->id, "s2s") == 0) return "Instant Messaging Federation";
@@ -174,6 +174,7 @@ void service_stop(struct service *svc)
 
 bool service_running(const struct service *svc) { return svc->running; }
 const char *service_id(const struct service *svc) { return svc->cfg->id; }
+const struct service_config *service_config_of(const struct service *svc) { return svc->cfg; }
 bool service_direct_tls(const struct service *svc) { return strcmp(svc->cfg->id, "xmpps") == 0; }
 const char *service_protocol(const struct service *svc)
 {

@@ -29,6 +29,8 @@ size_t service_start(struct service *svc);
 void service_stop(struct service *svc);
 bool service_running(const struct service *svc);
 const char *service_id(const struct service *svc);
+const char *service_display_name(const struct service *svc);   /* "Instant Messaging" ... */
+const struct service_config *service_config_of(const struct service *svc);
 bool service_direct_tls(const struct service *svc);    /* xmpps */
 const char *service_protocol(const struct service *svc); /* "XMPP", "XMPPS" */
 void service_connection_closed(struct service *svc);

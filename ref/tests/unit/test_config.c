@@ -188,6 +188,7 @@ static void test_defaults(void **state)
     assert_path(cfg->log_path, FIXTURES "minimal", "logs");
     assert_path(cfg->cert_file, FIXTURES "minimal", "cert.pem");
     assert_path(cfg->key_file, FIXTURES "minimal", "key.pem");
+    assert_path(cfg->control_socket, FIXTURES "minimal", "imrefd.sock");   /* ADM-1 */
     assert_false(cfg->debug_log);
     assert_int_equal(cfg->n_domains, 0);
     assert_int_equal(cfg->n_services, 0);
@@ -233,6 +234,7 @@ static void test_full(void **state)
     assert_string_equal(cfg->log_path, "/var/log/imref");
     assert_path(cfg->cert_file, FIXTURES "full", "tls/default.crt");
     assert_path(cfg->key_file, FIXTURES "full", "tls/default.key");
+    assert_path(cfg->control_socket, FIXTURES "full", "run/ctl.sock");
     assert_true(cfg->debug_log);
 
     assert_int_equal(cfg->n_domains, 2);

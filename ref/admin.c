@@ -1,0 +1,516 @@
+#include "admin.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "c2s.h"
+#include "cfgfile.h"
+#include "config.h"
+#include "directory.h"
+#include "dirjson.h"
+#include "jid.h"
+#include "json.h"
+#include "log.h"
+#include "server.h"
+#include "service.h"
+#include "usersedit.h"
+
+/* One request being handled. */
+struct admin_call {
+    struct server *srv;
+    const struct json *req;
+    struct jsonw *out;        /* the result value */
+    struct buf *err;          /* the error message, when the handler fails */
+};
+
+typedef int (*admin_fn)(struct admin_call *call);
+
+/* ---- arguments ------------------------------------------------------------ */
+
+static const char *arg(const struct admin_call *call, const char *name)
+{
+    return json_string(json_get(call->req, name));
+}
+
+/* The argument, or NULL after setting the error. */
+static const char *need(struct admin_call *call, const char *name)
+{
+    const char *v = arg(call, name);
+    if (!v || !*v) buf_printf(call->err, "missing argument '%s'", name);
+    return v && *v ? v : NULL;
+}
+
+/* ---- connections and services (ADM-1, ADM-2, SVC-5) ------------------------- */
+
+static void write_connection(const struct c2s_info *info, void *ctx)
+{
+    struct admin_call *call = ctx;
+    struct jsonw *w = call->out;
+    char text[600];
+    jsonw_object_begin(w);
+    jsonw_key(w, "protocol");
+    jsonw_string(w, info->protocol);
+    jsonw_key(w, "secure");
+    jsonw_bool(w, info->secure);
+    jsonw_key(w, "time");
+    jsonw_int(w, (long long)(ev_now(call->srv->loop) - info->started));
+    jsonw_key(w, "from");
+    snprintf(text, sizeof text, strchr(info->ip, ':') ? "[%s]:%u" : "%s:%u", info->ip, info->port);
+    jsonw_string(w, text);
+    jsonw_key(w, "user");
+    snprintf(text, sizeof text, "%s%s%s", info->node ? info->node : "", info->node ? "@" : "",
+             info->node ? info->domain : "");
+    jsonw_string(w, text);
+    jsonw_key(w, "description");
+    jsonw_string(w, info->resource ? info->resource : "");
+    jsonw_key(w, "tls_version");
+    jsonw_string(w, info->tls_version ? info->tls_version : "");
+    jsonw_key(w, "cipher");
+    jsonw_string(w, info->cipher ? info->cipher : "");
+    jsonw_key(w, "sasl");
+    jsonw_string(w, info->sasl ? info->sasl : "");
+    jsonw_object_end(w);
+}
+
+static int act_connections(struct admin_call *call)
+{
+    jsonw_array_begin(call->out);
+    c2s_foreach(write_connection, call);
+    jsonw_array_end(call->out);
+    return 0;
+}
+
+static void write_service(struct jsonw *w, const struct service *svc)
+{
+    const struct service_config *sc = service_config_of(svc);
+    jsonw_object_begin(w);
+    jsonw_key(w, "id");
+    jsonw_string(w, sc->id);
+    jsonw_key(w, "name");
+    jsonw_string(w, service_display_name(svc));
+    jsonw_key(w, "running");
+    jsonw_bool(w, service_running(svc));
+    jsonw_key(w, "startup");
+    jsonw_string(w, sc->startup == STARTUP_AUTOMATIC ? "Automatic" : "Manual");
+    jsonw_key(w, "listeners");
+    jsonw_array_begin(w);
+    for (size_t i = 0; i < sc->n_listen; i++) {
+        char text[300];
+        const char *h = sc->listen[i].host;
+        snprintf(text, sizeof text, strchr(h, ':') ? "[%s]:%u" : "%s:%u", h, sc->listen[i].port);
+        jsonw_string(w, text);
+    }
+    jsonw_array_end(w);
+    jsonw_key(w, "connections");
+    jsonw_int(w, service_connections(svc));
+    jsonw_object_end(w);
+}
+
+static int act_services(struct admin_call *call)
+{
+    jsonw_array_begin(call->out);
+    for (size_t i = 0; i < call->srv->n_services; i++) write_service(call->out, call->srv->services[i]);
+    jsonw_array_end(call->out);
+    return 0;
+}
+
+static struct service *find_service(struct admin_call *call)
+{
+    const char *name = need(call, "name");
+    if (!name) return NULL;
+    for (size_t i = 0; i < call->srv->n_services; i++)
+        if (strcmp(service_id(call->srv->services[i]), name) == 0) return call->srv->services[i];
+    buf_printf(call->err, "no service '%s'", name);
+    return NULL;
+}
+
+static void stop_service(struct service *svc)
+{
+    service_stop(svc);
+    c2s_shutdown_service(svc);     /* SVC-5 */
+}
+
+static int start_service(struct admin_call *call, struct service *svc)
+{
+    if (service_start(svc) == 0) {
+        buf_printf(call->err, "service %s could not listen (see the Error log)", service_id(svc));
+        return -1;
+    }
+    write_service(call->out, svc);
+    return 0;
+}
+
+static int act_service_stop(struct admin_call *call)
+{
+    struct service *svc = find_service(call);
+    if (!svc) return -1;
+    stop_service(svc);
+    write_service(call->out, svc);
+    return 0;
+}
+
+static int act_service_start(struct admin_call *call)
+{
+    struct service *svc = find_service(call);
+    return svc ? start_service(call, svc) : -1;
+}
+
+static int act_service_restart(struct admin_call *call)
+{
+    struct service *svc = find_service(call);
+    if (!svc) return -1;
+    stop_service(svc);
+    return start_service(call, svc);
+}
+
+/* ---- settings (ADM-3) ------------------------------------------------------ */
+
+static void write_settings(struct jsonw *w, const struct server_config *cfg)
+{
+    jsonw_object_begin(w);
+    jsonw_key(w, "SendOutside");
+    jsonw_int(w, cfg->send_outside);
+    jsonw_key(w, "SecurityPolicy");
+    jsonw_string(w, security_policy_name(cfg->security_policy));
+    jsonw_object_end(w);
+}
+
+static int act_settings_get(struct admin_call *call)
+{
+    write_settings(call->out, call->srv->cfg);
+    return 0;
+}
+
+/* Writes table/variable=value to mailserver.cfg atomically; on a failure the
+ * document keeps its previous value. */
+static int persist_setting(struct admin_call *call, const char *table, const char *name, const char *value)
+{
+    struct server_config *cfg = call->srv->cfg;
+    const char *prev = cfgfile_get(cfg->file, table, name);
+    char *old = prev ? xstrdup(prev) : NULL;
+    int rc = cfgfile_set(cfg->file, table, name, value);
+    if (rc == 0) rc = cfgfile_save(cfg->file, cfg->path, call->err);
+    else buf_printf(call->err, "%s is not valid text", name);
+    if (rc != 0 && old) cfgfile_set(cfg->file, table, name, old);
+    free(old);
+    return rc;
+}
+
+static int act_settings_set(struct admin_call *call)
+{
+    const char *name = need(call, "name");
+    const char *value = name ? need(call, "value") : NULL;
+    if (!value) return -1;
+    struct server_config *cfg = call->srv->cfg;
+    if (strcmp(name, "SendOutside") == 0) {
+        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+            buf_puts(call->err, "SendOutside must be 0 or 1");
+            return -1;
+        }
+        if (persist_setting(call, "InstantMessaging", name, value) < 0) return -1;
+        cfg->send_outside = value[0] == '1';
+    } else if (strcmp(name, "SecurityPolicy") == 0) {
+        enum security_policy p;
+        if (security_policy_parse(value, &p) < 0) {
+            buf_puts(call->err, "SecurityPolicy must be NoRestrictions, AuthenticationRequired or EncryptionRequired");
+            return -1;
+        }
+        if (persist_setting(call, "Security", name, security_policy_name(p)) < 0) return -1;
+        cfg->security_policy = p;
+    } else {
+        buf_printf(call->err, "unknown setting '%s' (SendOutside, SecurityPolicy)", name);
+        return -1;
+    }
+    write_settings(call->out, cfg);
+    return 0;
+}
+
+/* ---- users and groups (ADM-4, ADM-7) ----------------------------------------- */
+
+/* After a successful edit of users.cfg: the new snapshot for new logins. */
+static int reload_after_edit(struct admin_call *call)
+{
+    return server_reload_users(call->srv, call->err);
+}
+
+
+/* Ends a user's streams; the count, or -1 for a malformed JID. */
+static long end_streams(struct admin_call *call, const char *jid_text, const char *text)
+{
+    struct jid j = { 0 };
+    if (jid_parse(jid_text, &j) < 0 || !j.node) {
+        jid_clear(&j);
+        buf_printf(call->err, "'%s' is not a user JID", jid_text);
+        return -1;
+    }
+    size_t n = c2s_end_user_streams(j.node, j.domain, "policy-violation", text);
+    jid_clear(&j);
+    return (long)n;
+}
+
+static int act_user_add(struct admin_call *call)
+{
+    const char *jid = need(call, "jid");
+    const char *password = jid ? need(call, "password") : NULL;
+    if (!password) return -1;
+    const char *name = arg(call, "name"), *email = arg(call, "email");
+    if (usersedit_add_user(call->srv->cfg->users_path, jid, password, name ? name : "", email ? email : "",
+                           call->srv->cfg->scram_iterations, call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    dirjson_jid_result(call->out, jid);
+    return 0;
+}
+
+static int act_user_remove(struct admin_call *call)
+{
+    const char *jid = need(call, "jid");
+    if (!jid || usersedit_remove_user(call->srv->cfg->users_path, jid, call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    end_streams(call, jid, "the account was removed");
+    dirjson_jid_result(call->out, jid);
+    return 0;
+}
+
+static int set_user_field(struct admin_call *call, const char *field, const char *value)
+{
+    const char *jid = need(call, "jid");
+    if (!jid || usersedit_set_user(call->srv->cfg->users_path, jid, field, value, call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    dirjson_jid_result(call->out, jid);
+    return 0;
+}
+
+static int act_user_enable(struct admin_call *call) { return set_user_field(call, "Enabled", "1"); }
+static int act_user_disable(struct admin_call *call) { return set_user_field(call, "Enabled", "0"); }
+
+static int act_user_set(struct admin_call *call)
+{
+    const char *field = need(call, "field");
+    const char *value = field ? arg(call, "value") : NULL;
+    if (field && !value) buf_puts(call->err, "missing argument 'value'");
+    return value ? set_user_field(call, field, value) : -1;
+}
+
+static int act_user_passwd(struct admin_call *call)
+{
+    const char *jid = need(call, "jid");
+    const char *password = jid ? need(call, "password") : NULL;
+    if (!password ||
+        usersedit_set_password(call->srv->cfg->users_path, jid, password, call->srv->cfg->scram_iterations,
+                               call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    dirjson_jid_result(call->out, jid);
+    return 0;
+}
+
+static int act_user_kick(struct admin_call *call)
+{
+    const char *jid = need(call, "jid");
+    long n = jid ? end_streams(call, jid, "disconnected by the administrator") : -1;
+    if (n < 0) return -1;
+    jsonw_object_begin(call->out);
+    jsonw_key(call->out, "jid");
+    jsonw_string(call->out, jid);
+    jsonw_key(call->out, "sessions");
+    jsonw_int(call->out, n);
+    jsonw_object_end(call->out);
+    return 0;
+}
+
+
+
+static int act_user_list(struct admin_call *call)
+{
+    dirjson_users(call->out, call->srv->dir, arg(call, "domain"));
+    return 0;
+}
+
+
+
+static int act_group_list(struct admin_call *call)
+{
+    dirjson_groups(call->out, call->srv->dir, arg(call, "domain"));
+    return 0;
+}
+
+/* Arguments name and domain; NULL after setting the error. */
+static const char *group_args(struct admin_call *call, const char **domain)
+{
+    const char *name = need(call, "name");
+    *domain = name ? need(call, "domain") : NULL;
+    return *domain ? name : NULL;
+}
+
+
+static int act_group_add(struct admin_call *call)
+{
+    const char *domain, *name = group_args(call, &domain);
+    if (!name || usersedit_add_group(call->srv->cfg->users_path, name, domain, call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    dirjson_group_result(call->out, call->srv->dir, name, domain);
+    return 0;
+}
+
+static int act_group_remove(struct admin_call *call)
+{
+    const char *domain, *name = group_args(call, &domain);
+    if (!name || usersedit_remove_group(call->srv->cfg->users_path, name, domain, call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    dirjson_group_result(call->out, call->srv->dir, name, domain);
+    return 0;
+}
+
+static int act_group_set(struct admin_call *call)
+{
+    const char *domain, *name = group_args(call, &domain);
+    const char *field = name ? need(call, "field") : NULL;
+    const char *value = field ? need(call, "value") : NULL;
+    if (!value || usersedit_set_group(call->srv->cfg->users_path, name, domain, field, value, call->err) < 0 ||
+        reload_after_edit(call) < 0)
+        return -1;
+    dirjson_group_result(call->out, call->srv->dir, name, domain);
+    return 0;
+}
+
+static int act_group_members(struct admin_call *call)
+{
+    const char *domain, *name = group_args(call, &domain);
+    if (!name) return -1;
+    const char *add = arg(call, "add"), *remove = arg(call, "remove");
+    const char *path = call->srv->cfg->users_path;
+    if ((add && usersedit_group_member(path, name, domain, add, true, call->err) < 0) ||
+        (remove && usersedit_group_member(path, name, domain, remove, false, call->err) < 0) ||
+        ((add || remove) && reload_after_edit(call) < 0))
+        return -1;
+    dirjson_group_result(call->out, call->srv->dir, name, domain);
+    return 0;
+}
+
+static int act_reload(struct admin_call *call)
+{
+    if (server_reload_users(call->srv, call->err) < 0) return -1;
+    jsonw_object_begin(call->out);
+    jsonw_key(call->out, "users");
+    jsonw_int(call->out, (long long)directory_user_count(call->srv->dir));
+    jsonw_object_end(call->out);
+    return 0;
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
+static const struct admin_action {
+    const char *name;
+    admin_fn fn;
+} admin_actions[] = {
+    { "connections", act_connections },
+    { "services", act_services },
+    { "service.stop", act_service_stop },
+    { "service.start", act_service_start },
+    { "service.restart", act_service_restart },
+    { "settings.get", act_settings_get },
+    { "settings.set", act_settings_set },
+    { "user.list", act_user_list },
+    { "user.add", act_user_add },
+    { "user.remove", act_user_remove },
+    { "user.enable", act_user_enable },
+    { "user.disable", act_user_disable },
+    { "user.passwd", act_user_passwd },
+    { "user.set", act_user_set },
+    { "user.kick", act_user_kick },
+    { "group.list", act_group_list },
+    { "group.add", act_group_add },
+    { "group.remove", act_group_remove },
+    { "group.set", act_group_set },
+    { "group.members", act_group_members },
+    { "reload", act_reload },
+};
+
+#define N_ACTIONS (sizeof admin_actions / sizeof admin_actions[0])
+
+size_t admin_action_count(void) { return N_ACTIONS; }
+const char *admin_action_name(size_t i) { return i < N_ACTIONS ? admin_actions[i].name : NULL; }
+
+static const struct admin_action *find_action(const char *name)
+{
+    for (size_t i = 0; name && i < N_ACTIONS; i++)
+        if (strcmp(admin_actions[i].name, name) == 0) return &admin_actions[i];
+    return NULL;
+}
+
+/* "name=value ..." of the request's arguments for the Config log; secrets masked. */
+static void describe_args(const struct json *req, struct buf *out)
+{
+    for (size_t i = 0; i < json_object_len(req); i++) {
+        const char *key = json_object_key_at(req, i);
+        if (strcmp(key, "action") == 0) continue;
+        const char *value = json_string(json_object_value_at(req, i));
+        bool secret = strcmp(key, "password") == 0;
+        buf_printf(out, " %s=%s", key, secret ? "***" : value ? value : "(not a string)");
+    }
+}
+
+static void reply_error(struct buf *reply, const char *message)
+{
+    struct jsonw w;
+    jsonw_init(&w, reply);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "ok");
+    jsonw_bool(&w, false);
+    jsonw_key(&w, "error");
+    jsonw_string(&w, message);
+    jsonw_object_end(&w);
+    buf_puts(reply, "\n");
+}
+
+void admin_handle(struct server *srv, const char *line, size_t len, const char *who, struct buf *reply)
+{
+    struct buf err, result, args;
+    buf_init(&err);
+    buf_init(&result);
+    buf_init(&args);
+    struct json *req = json_parse(line, len, &err);
+    const char *name = req ? json_string(json_get(req, "action")) : NULL;
+    const struct admin_action *action = find_action(name);
+    if (!req) {
+        struct buf msg;
+        buf_init(&msg);
+        buf_printf(&msg, "malformed request: %s", err.data ? err.data : "not JSON");
+        reply_error(reply, msg.data);
+        log_write(LOG_CONFIG, "Admin %s: malformed request refused", who);
+        buf_free(&msg);
+    } else if (!action) {
+        buf_printf(&args, name ? "unknown action '%s'" : "the request has no action", name);
+        reply_error(reply, args.data);
+        log_write(LOG_CONFIG, "Admin %s: %s", who, args.data);
+    } else {
+        describe_args(req, &args);
+        struct jsonw out;
+        jsonw_init(&out, &result);
+        struct admin_call call = { .srv = srv, .req = req, .out = &out, .err = &err };
+        buf_reset(&err);
+        if (action->fn(&call) == 0) {
+            buf_puts(reply, "{\"ok\":true,\"result\":");
+            buf_append(reply, result.data ? result.data : "null", result.len ? result.len : 4);
+            buf_puts(reply, "}\n");
+            log_write(LOG_CONFIG, "Admin %s: %s%s: done", who, name, args.data ? args.data : "");
+        } else {
+            reply_error(reply, err.len ? err.data : "failed");
+            log_write(LOG_CONFIG, "Admin %s: %s%s: failed: %s", who, name, args.data ? args.data : "",
+                      err.len ? err.data : "failed");
+        }
+    }
+    json_free(req);
+    buf_free(&err);
+    buf_free(&result);
+    buf_free(&args);
+}
