@@ -65,6 +65,8 @@ async def test_no_plaintext_password(t):
                base64.b64encode(plain), base64.b64encode(b'\0' + plain[1:])]
     for folder, _, files in os.walk(t.srv.dir):
         for name in files:
+            if not stat.S_ISREG(os.lstat(os.path.join(folder, name)).st_mode):
+                continue                        # the control socket
             with open(os.path.join(folder, name), 'rb') as f:
                 data = f.read()
             for secret in secrets:
