@@ -2,7 +2,7 @@
 #   make            build imrefd, imrefctl and the unit tests
 #   make run        install what is missing, build, start imrefd (RUN_DIR=var)
 #   make check      everything CI checks; last line "N passed, N failed"
-#   make unit | integration | asan | valgrind | fuzz | bench | clean
+#   make unit | integration | conformance | asan | valgrind | fuzz | bench | clean
 
 CC      ?= cc
 BUILD   ?= build
@@ -33,7 +33,7 @@ CONF_UNIT_BINS := $(CONF_UNIT_SRCS:conformance/tests/%.c=$(BUILD)/tests/%)
 
 BINS := $(BUILD)/imrefd $(BUILD)/imrefctl $(if $(wildcard $(CONF_MAIN)),$(BUILD)/imconform)
 
-.PHONY: all run check unit integration asan valgrind fuzz bench clean deps
+.PHONY: all run check unit integration conformance asan valgrind fuzz bench clean deps
 all: $(BINS) $(UNIT_BINS) $(CONF_UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -78,14 +78,19 @@ unit: $(UNIT_BINS)
 integration: $(BINS)
 	@ci/run-integration $(BUILD)
 
+conformance: $(BINS)
+	@ci/run-conformance $(BUILD)
+
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan CFLAGS="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	@ci/run-unit build-asan
 	@ci/run-integration build-asan
+	@ci/run-conformance build-asan
 
 valgrind: $(BINS)
 	@IMREF_VALGRIND=1 ci/run-integration $(BUILD)
+	@IMREF_VALGRIND=1 ci/run-conformance $(BUILD)
 
 check:
 	@ci/check
