@@ -657,17 +657,22 @@ static int fsync_parent_dir(const char *path)
     return rc;
 }
 
-static int write_temp(const char *tmp, mode_t mode, const struct buf *content)
+/* Writes `content` to a new, uniquely named file beside the target (its
+ * name replaces the XXXXXX of `tmp`), so that concurrent saves never share
+ * one temporary file. On a failure nothing is left behind. */
+static int write_temp(char *tmp, mode_t mode, const struct buf *content)
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) return -1;
-    if (fchmod(fd, mode) < 0 || write_all(fd, content->data, content->len) < 0 || fsync(fd) < 0) {
+    if (fchmod(fd, mode) < 0 || write_all(fd, content->data, content->len) < 0 || fsync(fd) < 0 ||
+        close(fd) < 0) {
         int saved = errno;
         close(fd);
+        unlink(tmp);
         errno = saved;
         return -1;
     }
-    return close(fd);
+    return 0;
 }
 
 int cfgfile_save(const struct cfgfile *cf, const char *path, struct buf *err)
@@ -678,15 +683,21 @@ int cfgfile_save(const struct cfgfile *cf, const char *path, struct buf *err)
     buf_init(&content);
     buf_init(&tmp);
     cfgfile_serialize(cf, &content);
-    buf_printf(&tmp, "%s.tmp", path);
+    buf_printf(&tmp, "%s.tmp-XXXXXX", path);
     int rc = 0;
     const char *step = NULL;
-    if (write_temp(tmp.data, mode, &content) < 0) step = "writing the temporary file";
-    else if (rename(tmp.data, path) < 0) step = "renaming the temporary file";
-    else if (fsync_parent_dir(path) < 0) step = "syncing the directory";
-    if (step) {
+    if (write_temp(tmp.data, mode, &content) < 0) {
+        step = "writing the temporary file";
+    } else if (rename(tmp.data, path) < 0) {
+        step = "renaming the temporary file";
         int saved = errno;
         unlink(tmp.data);
+        errno = saved;
+    } else if (fsync_parent_dir(path) < 0) {
+        step = "syncing the directory";
+    }
+    if (step) {
+        int saved = errno;
         buf_reset(err);
         buf_printf(err, "%s: %s: %s", path, step, strerror(saved));
         rc = -1;

@@ -57,8 +57,10 @@ void cfgfile_item_remove(struct cfgnode *item);
 /* The document as XML (UTF-8, with an XML declaration), appended to out.
  * Serialising a document parsed from this output gives the same bytes. */
 void cfgfile_serialize(const struct cfgfile *cf, struct buf *out);
-/* Writes the document to `path` atomically: PATH.tmp, fsync, rename, fsync
- * of the directory. An existing file's mode is kept; a new file gets 0600.
+/* Writes the document to `path` atomically: a uniquely named PATH.tmp-XXXXXX,
+ * fsync, rename, fsync of the directory, so a reader (or a crash) only ever
+ * sees the old or the new file, whatever else saves at the same time. An
+ * existing file's mode is kept; a new file gets 0600.
  * Returns 0, or -1 with err set to "PATH: reason". */
 int cfgfile_save(const struct cfgfile *cf, const char *path, struct buf *err);
 

@@ -2,13 +2,16 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "cfgfile.h"
 #include "directory.h"
@@ -35,18 +38,48 @@ static int fail(struct buf *err, const char *fmt, ...)
 /* One change to the loaded document: 0, or -1 with err set (nothing saved). */
 typedef int (*edit_fn)(struct cfgfile *users, void *ctx, struct buf *err);
 
+/* Takes the exclusive lock PATH.lock that serialises edits of users.cfg
+ * (imrefd's admin actions and any imrefctl editing it directly); the
+ * descriptor to unlock_file, or -1 with err set. */
+static int lock_file(const char *path, struct buf *err)
+{
+    struct buf lock;
+    buf_init(&lock);
+    buf_printf(&lock, "%s.lock", path);
+    int fd = open(lock.data, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = fd < 0 ? -1 : flock(fd, LOCK_EX);
+    if (rc < 0) {
+        buf_reset(err);
+        buf_printf(err, "%s: %s", lock.data, strerror(errno));
+        if (fd >= 0) close(fd);
+        fd = -1;
+    }
+    buf_free(&lock);
+    return fd;
+}
+
+static void unlock_file(int fd)
+{
+    close(fd);     /* releases the flock */
+}
+
 /* Loads users.cfg (an empty document if it does not exist), applies `edit`
- * and saves the result atomically. A file that fails to parse is never
- * rewritten (CFG-4). */
+ * and saves the result atomically, all under the edit lock so that
+ * concurrent editors never lose each other's changes. A file that fails to
+ * parse is never rewritten (CFG-4). */
 static int edit_file(const char *path, edit_fn edit, void *ctx, struct buf *err)
 {
+    int lock = lock_file(path, err);
+    if (lock < 0) return -1;
     struct cfgfile *users = NULL;
     struct stat st;
+    int rc = 0;
     if (stat(path, &st) != 0 && errno == ENOENT) users = cfgfile_new();
-    else if (cfgfile_load(path, &users, err) != 0) return -1;
-    int rc = edit(users, ctx, err);
+    else rc = cfgfile_load(path, &users, err);
+    if (rc == 0) rc = edit(users, ctx, err);
     if (rc == 0) rc = cfgfile_save(users, path, err);
     cfgfile_free(users);
+    unlock_file(lock);
     return rc;
 }
 
