@@ -23,3 +23,7 @@ LIMITED_SERVICES = Fixture(
               'xmpps': ServiceSpec(ip_group='Remote'),
               's2s': ServiceSpec()},
     ip_groups=[('Remote', '10.9.9.9')])
+# Administration (test_admin): the fixture's users are changed through
+# imrefctl, each test on its own users (hal gets disabled by test_reload).
+ADMIN = Fixture('admin', users=('amy', 'ben', 'cat', 'dan', 'eve', 'fay',
+                                'gus', 'hal', 'ian'))

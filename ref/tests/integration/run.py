@@ -28,6 +28,7 @@ import test_security  # noqa: F401
 import test_session   # noqa: F401
 import test_im        # noqa: F401
 import test_xml       # noqa: F401
+import test_admin  # noqa: F401
 import test_services  # noqa: F401
 import test_config    # noqa: F401
 
