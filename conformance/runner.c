@@ -32,6 +32,8 @@ struct run {
     struct client_state *clients;     /* sc->n_clients */
     char *accounts;                   /* IMCONFORM_ACCOUNTS */
     const struct scs_step *step;      /* the step running */
+    bool admin_ran;                   /* an Admin runs:/fails: step has run */
+    struct buf admin_output;          /* its output (the most recent one's) */
     bool failed;
     char *message;
     struct buf diag;
@@ -172,6 +174,8 @@ static void describe_step(const struct scs_step *s, struct buf *out)
         buf_printf(out, "%s receives stream error <%s/>", s->client, s->text); break;
     case SCS_IS_DISCONNECTED: buf_printf(out, "%s is disconnected", s->client); break;
     case SCS_ADMIN_RUNS: buf_printf(out, "Admin runs: %s", s->text); break;
+    case SCS_ADMIN_FAILS: buf_printf(out, "Admin fails: %s", s->text); break;
+    case SCS_ADMIN_OUTPUT_CONTAINS: buf_printf(out, "Admin output contains: %s", s->text); break;
     case SCS_LOG_CONTAINS: {
         const char *n = s->log_name ? s->log_name : "";
         buf_printf(out, "%c%s log contains: %s",
@@ -271,7 +275,7 @@ static void exec_hook(const struct run *r, const char *cmd, int out_fd)
 
 /* Reads the hook's output until it exits (and its output is drained; a
    background grandchild keeping the pipe open does not hold us). */
-static int collect_hook(pid_t pid, int fd, struct buf *out)
+static int collect_hook(pid_t pid, int fd, struct buf *out, size_t max)
 {
     bool exited = false, eof = false;
     int status = 0;
@@ -284,7 +288,7 @@ static int collect_hook(pid_t pid, int fd, struct buf *out)
             ssize_t k = read(fd, chunk, sizeof chunk);
             if (k > 0) {
                 buf_append(out, chunk, (size_t)k);
-                if (out->len > 2 * RUNNER_HOOK_OUTPUT_MAX) keep_tail(out, RUNNER_HOOK_OUTPUT_MAX);
+                if (out->len > 2 * max) keep_tail(out, max);
                 continue;
             }
             if (k < 0 && errno == EINTR) continue;
@@ -298,13 +302,14 @@ static int collect_hook(pid_t pid, int fd, struct buf *out)
         }
         break;
     }
-    keep_tail(out, RUNNER_HOOK_OUTPUT_MAX);
+    keep_tail(out, max);
     return status;
 }
 
-/* Runs cmd with /bin/sh -c and the IMCONFORM_* environment; output in
-   *out. Returns the wait status, or -1 if it could not start. */
-static int run_hook(const struct run *r, const char *cmd, struct buf *out)
+/* Runs cmd with /bin/sh -c and the IMCONFORM_* environment; output (its
+   last `max` bytes) in *out. Returns the wait status, or -1 if it could not
+   start. */
+static int run_hook(const struct run *r, const char *cmd, struct buf *out, size_t max)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -321,7 +326,7 @@ static int run_hook(const struct run *r, const char *cmd, struct buf *out)
     }
     if (pid == 0) exec_hook(r, cmd, p[1]);
     close(p[1]);
-    int status = collect_hook(pid, p[0], out);
+    int status = collect_hook(pid, p[0], out, max);
     close(p[0]);
     return status;
 }
@@ -329,6 +334,17 @@ static int run_hook(const struct run *r, const char *cmd, struct buf *out)
 static bool hook_ok(int status)
 {
     return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* "LABEL:" and the output indented, at most its last RUNNER_HOOK_OUTPUT_MAX
+   bytes; nothing if it is empty. */
+static void append_output(struct buf *diag, const char *label, const struct buf *out)
+{
+    if (!out->len) return;
+    size_t shown = out->len > RUNNER_HOOK_OUTPUT_MAX ? RUNNER_HOOK_OUTPUT_MAX : out->len;
+    if (shown < out->len) buf_printf(diag, "%s (last %zu of %zu bytes):\n", label, shown, out->len);
+    else buf_printf(diag, "%s:\n", label);
+    append_indented(diag, out->data + out->len - shown, shown, "  ");
 }
 
 static void append_hook_output(struct buf *diag, const char *cmd, int status, const struct buf *out)
@@ -339,23 +355,18 @@ static void append_hook_output(struct buf *diag, const char *cmd, int status, co
         describe_status(status, diag);
         buf_puts(diag, "\n");
     }
-    if (out->len) {
-        buf_puts(diag, "hook output:\n");
-        append_indented(diag, out->data, out->len, "  ");
-    }
+    append_output(diag, "hook output", out);
 }
 
-/* Runs a hook with `args` appended; fails the run with `message` unless it
+/* Runs the setup or teardown hook; fails the run with `message` unless it
    exits 0. */
-static int run_checked_hook(struct run *r, const char *hook, const char *args,
-                            const char *message, const char *where)
+static int run_checked_hook(struct run *r, const char *hook, const char *message, const char *where)
 {
     struct buf cmd, out;
     buf_init(&cmd);
     buf_init(&out);
     buf_puts(&cmd, hook);
-    if (args && args[0]) buf_printf(&cmd, " %s", args);
-    int status = run_hook(r, cmd.data, &out);
+    int status = run_hook(r, cmd.data, &out, RUNNER_HOOK_OUTPUT_MAX);
     int rc = 0;
     if (!hook_ok(status)) {
         if (!r->failed) {
@@ -746,13 +757,55 @@ static int step_is_disconnected(struct run *r)
     return rc;
 }
 
-static int step_admin_runs(struct run *r)
+/* Runs the admin hook with the step's arguments, keeping its output for
+   `Admin output contains:`; the step passes if the hook exits 0 (Admin
+   runs:) or exits non-zero (Admin fails:). */
+static int run_admin_step(struct run *r, bool expect_failure)
 {
     if (!r->t->admin) return fail(r, "target has no admin hook", NULL);
     char *args = expand(r, r->step->text);
     if (!args) return -1;
-    int rc = run_checked_hook(r, r->t->admin, args, "admin hook failed", NULL);
+    struct buf cmd;
+    buf_init(&cmd);
+    buf_puts(&cmd, r->t->admin);
+    if (args[0]) buf_printf(&cmd, " %s", args);
+    buf_reset(&r->admin_output);
+    int status = run_hook(r, cmd.data, &r->admin_output, RUNNER_ADMIN_OUTPUT_MAX);
+    r->admin_ran = true;
+    int rc = 0;
+    if (status == -1 || hook_ok(status) == expect_failure) {
+        fail(r, status == -1 ? "admin hook could not run"
+              : expect_failure ? "admin hook succeeded, but a failure was expected"
+              : "admin hook failed", NULL);
+        append_hook_output(&r->diag, cmd.data, status, &r->admin_output);
+        rc = -1;
+    } else if (r->want_transcript && r->admin_output.len) {
+        trace_text(r, "hook output", r->admin_output.data, r->admin_output.len);
+    }
+    buf_free(&cmd);
     free(args);
+    return rc;
+}
+
+static int step_admin_output_contains(struct run *r)
+{
+    if (!r->admin_ran) {
+        fail(r, "no admin output to check", NULL);
+        buf_puts(&r->diag, "no Admin runs: or Admin fails: step ran before this one\n");
+        return -1;
+    }
+    char *text = expand(r, r->step->text);
+    if (!text) return -1;
+    const struct buf *out = &r->admin_output;
+    int rc = 0;
+    if (!out->len || !memmem(out->data, out->len, text, strlen(text))) {
+        fail(r, "admin output does not contain the text", NULL);
+        buf_printf(&r->diag, "expected text: %s\n", text);
+        if (out->len) append_output(&r->diag, "admin output", out);
+        else buf_puts(&r->diag, "admin output: (empty)\n");
+        rc = -1;
+    }
+    free(text);
     return rc;
 }
 
@@ -782,7 +835,7 @@ static int step_log_contains(struct run *r)
     int status, rc = -1;
     for (;;) {
         buf_reset(&out);
-        status = run_hook(r, cmd.data, &out);
+        status = run_hook(r, cmd.data, &out, RUNNER_HOOK_OUTPUT_MAX);
         if (!hook_ok(status)) break;
         if (out.len && memmem(out.data, out.len, text, strlen(text))) { rc = 0; break; }
         if (now_seconds() >= deadline) break;
@@ -812,7 +865,9 @@ static int run_step(struct run *r)
     case SCS_FAILS_TO_CONNECT: return step_fails_to_connect(r);
     case SCS_RECEIVES_STREAM_ERROR: return step_receives_stream_error(r);
     case SCS_IS_DISCONNECTED: return step_is_disconnected(r);
-    case SCS_ADMIN_RUNS: return step_admin_runs(r);
+    case SCS_ADMIN_RUNS: return run_admin_step(r, false);
+    case SCS_ADMIN_FAILS: return run_admin_step(r, true);
+    case SCS_ADMIN_OUTPUT_CONTAINS: return step_admin_output_contains(r);
     case SCS_LOG_CONTAINS: return step_log_contains(r);
     }
     return fail(r, "unknown step kind", NULL);
@@ -837,7 +892,7 @@ static char *skip_reason(const struct scenario *sc, const struct target *t)
 
 static void run_steps(struct run *r)
 {
-    if (r->t->setup && run_checked_hook(r, r->t->setup, NULL, "setup hook failed", "setup") != 0)
+    if (r->t->setup && run_checked_hook(r, r->t->setup, "setup hook failed", "setup") != 0)
         return;
     for (size_t i = 0; i < r->sc->n_steps; i++) {
         r->step = &r->sc->steps[i];
@@ -859,13 +914,14 @@ void runner_run(const struct scenario *sc, const struct target *t,
     }
     struct run r = { .sc = sc, .t = t, .d = d, .want_transcript = transcript };
     buf_init(&r.diag);
+    buf_init(&r.admin_output);
     buf_init(&r.transcript);
     buf_puts(&r.transcript, "");
     clients_init(&r);
     run_steps(&r);
     clients_close(&r);
     if (t->teardown)
-        run_checked_hook(&r, t->teardown, NULL, "teardown hook failed", "teardown");
+        run_checked_hook(&r, t->teardown, "teardown hook failed", "teardown");
     clients_free(&r);
     if (r.failed) {
         result->outcome = RUNNER_FAIL;
@@ -873,6 +929,7 @@ void runner_run(const struct scenario *sc, const struct target *t,
         result->diagnostic = buf_steal(&r.diag);
     }
     buf_free(&r.diag);
+    buf_free(&r.admin_output);
     if (transcript) result->transcript = buf_steal(&r.transcript);
     buf_free(&r.transcript);
 }

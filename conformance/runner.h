@@ -27,9 +27,14 @@
  *   RUNNER_HOOK_OUTPUT_MAX bytes) is shown on failure. A failing setup fails
  *   the scenario without running steps; a failing teardown fails a scenario
  *   that had passed. `Admin runs: ARGS` runs "<admin> ARGS" (ARGS expanded,
- *   then split by the shell); `X log contains: TEXT` runs "<log> x" every
- *   0.2 s until its output contains TEXT (expanded) or RUNNER_WAIT passes.
- *   Both fail if the target has no such hook.
+ *   then split by the shell); `Admin fails: ARGS` likewise but must exit
+ *   non-zero; `Admin output contains: TEXT` checks that the output
+ *   (stdout+stderr, its last RUNNER_ADMIN_OUTPUT_MAX bytes) of the most
+ *   recent of those two steps contains TEXT (expanded), and fails, showing
+ *   both, if not or if no admin step ran before it. `X log contains:
+ *   TEXT` runs "<log> x" every 0.2 s until its output contains TEXT
+ *   (expanded) or RUNNER_WAIT passes. The admin and log steps fail if the
+ *   target has no such hook.
  * - Domain mapping: a client whose jid's domain is "localhost" uses the
  *   target's domain instead when that differs (romeo@localhost becomes
  *   romeo@example.org); scripts should name JIDs through variables.
@@ -62,7 +67,8 @@
 
 #define RUNNER_WAIT 5.0              /* seconds: receives, stream end, logs */
 #define RUNNER_CONNECT_TIMEOUT 10.0  /* seconds per connection operation */
-#define RUNNER_HOOK_OUTPUT_MAX 8192  /* bytes of hook output kept */
+#define RUNNER_HOOK_OUTPUT_MAX 8192  /* bytes of hook output kept (shown) */
+#define RUNNER_ADMIN_OUTPUT_MAX (1024 * 1024)  /* bytes of admin output kept for matching */
 
 /* How the runner reaches clients. `conn` handles are the driver's own. */
 struct runner_driver {

@@ -408,7 +408,8 @@ static int read_condition(struct parser *p, struct scs_step *st, const char *s, 
     return 0;
 }
 
-/* A step argument after "Admin runs:" or "... log contains:". */
+/* A step argument after "Admin runs:", "Admin fails:", "Admin output
+   contains:" or "... log contains:". */
 static int read_argument(struct parser *p, struct scs_step *st, const char *s, size_t len,
                          const char *keyword)
 {
@@ -418,14 +419,24 @@ static int read_argument(struct parser *p, struct scs_step *st, const char *s, s
     return check_variables(p, arg, st->line);
 }
 
+static const struct {
+    const char *keyword;
+    enum scs_step_kind kind;
+} admin_steps[] = {
+    { "Admin runs:", SCS_ADMIN_RUNS },
+    { "Admin fails:", SCS_ADMIN_FAILS },
+    { "Admin output contains:", SCS_ADMIN_OUTPUT_CONTAINS },
+};
+
 static int parse_admin_or_log(struct parser *p, const struct line *l, bool *matched)
 {
     *matched = true;
-    static const char admin[] = "Admin runs:";
-    if (starts_with(l->s, l->len, admin)) {
-        struct scs_step *st = add_step(p, SCS_ADMIN_RUNS, l->no);
+    for (size_t i = 0; i < sizeof admin_steps / sizeof admin_steps[0]; i++) {
+        const char *keyword = admin_steps[i].keyword;
+        if (!starts_with(l->s, l->len, keyword)) continue;
+        struct scs_step *st = add_step(p, admin_steps[i].kind, l->no);
         p->next++;
-        return read_argument(p, st, l->s + strlen(admin), l->len - strlen(admin), admin);
+        return read_argument(p, st, l->s + strlen(keyword), l->len - strlen(keyword), keyword);
     }
     static const char log_contains[] = " log contains:";
     const char *at = memmem(l->s, l->len, log_contains, strlen(log_contains));

@@ -14,7 +14,7 @@
 enum scs_step_kind {
     SCS_CONNECTS, SCS_DISCONNECTS, SCS_SENDS, SCS_RECEIVES, SCS_RECEIVES_NOTHING,
     SCS_SENDS_RAW, SCS_FAILS_TO_CONNECT, SCS_RECEIVES_STREAM_ERROR, SCS_IS_DISCONNECTED,
-    SCS_ADMIN_RUNS, SCS_LOG_CONTAINS,
+    SCS_ADMIN_RUNS, SCS_LOG_CONTAINS, SCS_ADMIN_OUTPUT_CONTAINS, SCS_ADMIN_FAILS,
 };
 
 struct scs_option { char *key; char *value; };
@@ -28,11 +28,12 @@ struct scs_client {
 
 struct scs_step {
     enum scs_step_kind kind;
-    char *client;      /* client name; NULL for ADMIN_RUNS / LOG_CONTAINS */
+    char *client;      /* client name; NULL for the Admin and log steps */
     char *text;        /* SENDS/RECEIVES: the XML payload (indentation removed, lines joined with \n);
                           SENDS_RAW: the decoded bytes (may hold NUL: see text_len);
                           FAILS_TO_CONNECT / RECEIVES_STREAM_ERROR: the condition name ("not-authorized");
-                          ADMIN_RUNS: the argument string; LOG_CONTAINS: the text;
+                          ADMIN_RUNS / ADMIN_FAILS: the argument string;
+                          LOG_CONTAINS / ADMIN_OUTPUT_CONTAINS: the text;
                           "" (never NULL) for the other kinds */
     size_t text_len;
     char *log_name;    /* LOG_CONTAINS: "warning", "error", "security", "config"; else NULL */

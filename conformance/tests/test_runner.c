@@ -557,7 +557,8 @@ struct hook_dir {
 
 /* A hook script that appends its arguments and IMCONFORM_* to a record
    file; "log" prints a line containing "marker" from its second call on;
-   "admin fail" exits 3 after printing to stderr. */
+   "admin fail" exits 3 after printing to stderr; "admin echo ARGS" prints
+   ARGS. */
 static void make_hook(struct hook_dir *h)
 {
     snprintf(h->dir, sizeof h->dir, "/tmp/imconform-hook-XXXXXX");
@@ -575,6 +576,7 @@ static void make_hook(struct hook_dir *h)
         "  'log warning') n=$(cat $d/count 2>/dev/null || echo 0); echo $((n + 1)) >$d/count\n"
         "      [ \"$n\" -ge 1 ] && echo 'WARN: the marker text'; echo 'other line' ;;\n"
         "  'admin fail') echo 'admin said no' >&2; exit 3 ;;\n"
+        "  'admin echo') shift 2; echo \"$*\" ;;\n"
         "esac\n"
         "exit 0\n", h->dir);
     fclose(f);
@@ -688,6 +690,88 @@ static void test_hook_failures_conf3(void **state)
     remove_hook(&h);
 }
 
+/* CONF-3: "Admin output contains:" checks the output of the most recent
+   admin step (expanded); "Admin fails:" passes on a non-zero exit. */
+static void test_admin_output_conf3(void **state)
+{
+    (void)state;
+    struct hook_dir h;
+    make_hook(&h);
+    char *extra = hook_target(&h);
+    static const struct fake_plan plans[] = { { .jid = "romeo@localhost", .full_jid = "romeo@localhost/r1" } };
+    struct outcome o;
+    run("[Client] Romeo\n\tjid: romeo@localhost\nRomeo connects\n"
+        "Admin runs: echo XMPPS yes ${Romeo's full JID} r1\n"
+        "Admin output contains: yes ${Romeo's full JID}\n"
+        "Admin output contains: XMPPS\n"
+        "Admin fails: fail now\n"
+        "Admin output contains: admin said no\n"
+        "Romeo disconnects\n", extra, plans, 1, &o);
+    if (o.r.outcome != RUNNER_PASS) fail_msg("%s\n%s", o.r.message, o.r.diagnostic);
+    assert_non_null(strstr(o.r.transcript, "XMPPS yes romeo@localhost/r1 r1"));
+    char *rec = read_file(h.record);
+    assert_non_null(strstr(rec, "\nadmin echo XMPPS yes romeo@localhost/r1 r1|"));
+    assert_non_null(strstr(rec, "\nadmin fail now|"));
+    free(rec);
+    outcome_free(&o);
+    free(extra);
+    remove_hook(&h);
+}
+
+/* CONF-3, CONF-4: the failing cases, each with its script line, the
+   expected text and the output shown. */
+static void test_admin_output_failures_conf3(void **state)
+{
+    (void)state;
+    struct hook_dir h;
+    make_hook(&h);
+    char *extra = hook_target(&h);
+    static const struct fake_plan plans[] = { { .jid = "romeo@localhost", .full_jid = "romeo@localhost/r1" } };
+    struct outcome o;
+
+    run("[Client] Romeo\n\tjid: romeo@localhost\nAdmin runs: echo abc def\n"
+        "Admin output contains: ${Romeo's JID}\nRomeo connects\n", extra, plans, 1, &o);
+    assert_failed_with(&o, "admin output does not contain the text");
+    assert_diag_has(&o, "at t.scs:4: Admin output contains: ${Romeo's JID}\n");
+    assert_diag_has(&o, "expected text: romeo@localhost\n");
+    assert_diag_has(&o, "admin output:\n  abc def\n");
+    assert_int_equal(o.f.connects.len, 0);    /* the steps after it do not run */
+    outcome_free(&o);
+
+    /* only the most recent admin step's output counts */
+    run("[Client] Romeo\n\tjid: romeo@localhost\nAdmin runs: echo first\nAdmin runs: echo second\n"
+        "Admin output contains: first\n", extra, plans, 1, &o);
+    assert_failed_with(&o, "admin output does not contain the text");
+    assert_diag_has(&o, "at t.scs:5: Admin output contains: first");
+    assert_diag_has(&o, "admin output:\n  second\n");
+    outcome_free(&o);
+
+    run("[Client] Romeo\n\tjid: romeo@localhost\nAdmin runs: quiet\nAdmin output contains: x\n",
+        extra, plans, 1, &o);
+    assert_failed_with(&o, "admin output does not contain the text");
+    assert_diag_has(&o, "admin output: (empty)\n");
+    outcome_free(&o);
+
+    run("[Client] Romeo\n\tjid: romeo@localhost\nRomeo connects\nAdmin output contains: x\n",
+        extra, plans, 1, &o);
+    assert_failed_with(&o, "no admin output to check");
+    assert_diag_has(&o, "at t.scs:4: Admin output contains: x\n");
+    outcome_free(&o);
+
+    run("[Client] Romeo\n\tjid: romeo@localhost\nAdmin fails: echo all fine\n", extra, plans, 1, &o);
+    assert_failed_with(&o, "admin hook succeeded, but a failure was expected");
+    assert_diag_has(&o, "at t.scs:3: Admin fails: echo all fine\n");
+    assert_diag_has(&o, "exit status 0");
+    assert_diag_has(&o, "hook output:\n  all fine\n");
+    outcome_free(&o);
+
+    run("[Client] Romeo\n\tjid: romeo@localhost\nAdmin fails: x\n", NULL, plans, 1, &o);
+    assert_failed_with(&o, "target has no admin hook");
+    outcome_free(&o);
+    free(extra);
+    remove_hook(&h);
+}
+
 /* CONF-3: a failing setup hook fails the scenario before any step. */
 static void test_setup_failure_conf3(void **state)
 {
@@ -749,6 +833,8 @@ int main(void)
         cmocka_unit_test(test_client_state_errors_conf3),
         cmocka_unit_test(test_hooks_conf3),
         cmocka_unit_test(test_hook_failures_conf3),
+        cmocka_unit_test(test_admin_output_conf3),
+        cmocka_unit_test(test_admin_output_failures_conf3),
         cmocka_unit_test(test_setup_failure_conf3),
         cmocka_unit_test(test_result_encoding_conf4),
     };

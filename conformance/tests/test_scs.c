@@ -192,6 +192,62 @@ static void test_extension_steps(void **state)
     scs_free(sc);
 }
 
+/* CONF-3: the admin expectation steps: "Admin fails: ARGS" and "Admin output
+ * contains: TEXT", their arguments trimmed with variables kept for run time. */
+static void test_admin_steps_conf3(void **state)
+{
+    (void)state;
+    static const char script[] =
+        "[Client] Romeo\n"                                           /* 1 */
+        "\tjid: romeo@localhost\n"                                   /* 2 */
+        "Admin runs: connections\n"                                  /* 3 */
+        "Admin output contains:  ${Romeo's JID}   XMPPS \n"          /* 4 */
+        "\n"                                                          /* 5 */
+        "Admin fails: user add ${Romeo's JID} --password x\n"        /* 6 */
+        "Admin output contains: user romeo@localhost exists\n"       /* 7 */
+        "Admin fails:user kick nobody@localhost\n";                  /* 8 */
+    struct buf err;
+    buf_init(&err);
+    struct scenario *sc = NULL;
+    assert_int_equal(scs_parse(script, strlen(script), "adm.scs", &sc, &err), 0);
+    assert_int_equal(sc->n_steps, 5);
+    const struct scs_step *st = sc->steps;
+    assert_step(&st[0], SCS_ADMIN_RUNS, NULL, 3, "connections");
+    assert_step(&st[1], SCS_ADMIN_OUTPUT_CONTAINS, NULL, 4, "${Romeo's JID}   XMPPS");
+    assert_step(&st[2], SCS_ADMIN_FAILS, NULL, 6, "user add ${Romeo's JID} --password x");
+    assert_step(&st[3], SCS_ADMIN_OUTPUT_CONTAINS, NULL, 7, "user romeo@localhost exists");
+    assert_step(&st[4], SCS_ADMIN_FAILS, NULL, 8, "user kick nobody@localhost");
+    for (size_t i = 0; i < sc->n_steps; i++) assert_null(st[i].log_name);
+    scs_free(sc);
+    assert_int_equal(err.len, 0);
+    buf_free(&err);
+}
+
+/* CONF-3, CONF-4: bad admin expectation steps name file, line and reason. */
+static void test_admin_step_errors_conf3(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *script, *error;
+    } cases[] = {
+        { "[Client] A\n\tjid: a@b\nA connects\nAdmin fails:\n", "t.scs:4: Admin fails: without an argument" },
+        { "Admin output contains: \t \n", "t.scs:1: Admin output contains: without an argument" },
+        { "[Client] A\n\tjid: a@b\n\nAdmin output contains: ${B's JID}\n",
+          "t.scs:4: unknown variable ${B's JID}" },
+        { "[Client] A\n\tjid: a@b\nAdmin fails: user kick ${A's nick}\n",
+          "t.scs:3: unknown variable ${A's nick}" },
+        { "Admin output contain: x\n", "t.scs:1: unknown step 'Admin output contain: x'" },
+        { "Admin fail: x\n", "t.scs:1: unknown step 'Admin fail: x'" },
+        { "[Client] A\n\tjid: a@b\nAdmin fails: x\n\t<presence/>\n",
+          "t.scs:4: indented line outside a client or a step" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = parse_error_of(cases[i].script, "t.scs");
+        assert_string_equal(got, cases[i].error);
+        free(got);
+    }
+}
+
 /* CONF-3: variables in raw lines are checked but kept for run time. */
 static void test_raw_keeps_variables(void **state)
 {
@@ -312,6 +368,8 @@ int main(void)
         cmocka_unit_test(test_full_scansion_script),
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_extension_steps),
+        cmocka_unit_test(test_admin_steps_conf3),
+        cmocka_unit_test(test_admin_step_errors_conf3),
         cmocka_unit_test(test_raw_keeps_variables),
         cmocka_unit_test(test_line_endings),
         cmocka_unit_test(test_bad_scripts),
