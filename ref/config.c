@@ -200,6 +200,27 @@ static void load_instant_messaging(struct server_config *cfg)
     cfg->maximum_roster = (int)read_number(&src, "MaximumRoster", DEFAULT_MAXIMUM_ROSTER, 0, INT_MAX);
 }
 
+/* SEC-7: failures are timed one by one, so FailedLogins is capped to keep
+ * the per-address memory of hammer.c small. */
+#define MAX_FAILED_LOGINS 1000
+
+/* SEC-7, SEC-8 */
+static void load_antihammer_and_lockout(struct server_config *cfg)
+{
+    struct value_source ah = { cfg, "table AntiHammering", "AntiHammering", NULL };
+    cfg->antihammer.enabled = read_bool(&ah, "Enabled", true);
+    cfg->antihammer.failed_logins = (unsigned)read_number(&ah, "FailedLogins", 10, 1,
+                                                          MAX_FAILED_LOGINS);
+    cfg->antihammer.check_time = (unsigned)read_number(&ah, "CheckTime", 60, 1, UINT_MAX);
+    cfg->antihammer.block_time = (unsigned)read_number(&ah, "BlockTime", 300, 1, UINT_MAX);
+    cfg->antihammer.safe_acl = read_group_name(&ah, "SafeAcl");
+    struct value_source lo = { cfg, "table AccountLockout", "AccountLockout", NULL };
+    cfg->lockout.enabled = read_bool(&lo, "Enabled", false);
+    cfg->lockout.failed_logins = (unsigned)read_number(&lo, "FailedLogins", 5, 1,
+                                                       MAX_FAILED_LOGINS);
+    cfg->lockout.lock_minutes = (unsigned)read_number(&lo, "LockTime", 30, 1, UINT_MAX / 60);
+}
+
 /* XML-4: every limit, its default and its smallest sensible value. */
 static const struct limit_spec {
     const char *name;
@@ -290,6 +311,109 @@ static void load_ipgroups(struct server_config *cfg)
         free(name);
         free(address);
     }
+}
+
+const char *access_rule_name(enum access_rule rule)
+{
+    switch (rule) {
+    case ACCESS_DENIED: return "ServiceDenied";
+    case ACCESS_IP_ALLOWED: return "ServiceIpAllowed";
+    case ACCESS_IP_DENIED: return "ServiceIpDenied";
+    case ACCESS_ALLOWED: break;
+    }
+    return "ServiceAllowed";
+}
+
+/* ACC-1: the Xmpp rule (case-insensitive); a bad one is a Warning and
+ * ServiceAllowed. */
+static enum access_rule read_access_rule(const struct value_source *src)
+{
+    static const enum access_rule all[] = { ACCESS_ALLOWED, ACCESS_DENIED, ACCESS_IP_ALLOWED,
+                                            ACCESS_IP_DENIED };
+    char *value = source_value(src, "Xmpp");
+    enum access_rule rule = ACCESS_ALLOWED;
+    bool known = !value;
+    for (size_t i = 0; value && i < sizeof all / sizeof all[0]; i++) {
+        if (strcasecmp(value, access_rule_name(all[i])) == 0) {
+            rule = all[i];
+            known = true;
+        }
+    }
+    if (!known) warn_value(src->cfg, src->where, "Xmpp", value, "the default ServiceAllowed");
+    free(value);
+    return rule;
+}
+
+/* ACC-1: one policy from its item; false (and a Warning) if it is skipped. */
+static bool read_access_policy(struct server_config *cfg, const struct cfgnode *item, size_t index,
+                               struct access_policy *out, bool *is_default)
+{
+    struct value_source src = { cfg, "AccessPolicy", NULL, item };
+    char *name = source_value(&src, "Name");
+    if (!name || config_find_access_policy(cfg, name)) {
+        warn_item(cfg, "AccessPolicy", index,
+                  name ? "repeats an earlier policy's Name" : "has no Name");
+        free(name);
+        return false;
+    }
+    struct buf where;
+    buf_init(&where);
+    buf_printf(&where, "AccessPolicy %s", name);
+    src.where = where.data;
+    out->name = name;
+    out->rule = read_access_rule(&src);
+    out->ip_group = read_group_name(&src, "IpGroup");
+    bool uses_group = out->rule == ACCESS_IP_ALLOWED || out->rule == ACCESS_IP_DENIED;
+    if (uses_group && !out->ip_group)
+        log_write(LOG_WARNING, "Configuration %s: %s (%s) has no IpGroup; it matches no address.",
+                  cfg->path, access_rule_name(out->rule), src.where);
+    *is_default = read_bool(&src, "Default", false);
+    buf_free(&where);
+    return true;
+}
+
+/* ACC-1: the AccessPolicy list; at most one default (the first wins). */
+static void load_access_policies(struct server_config *cfg)
+{
+    size_t index = 0, default_index = 0;
+    bool have_default = false;
+    for (struct cfgnode *it = cfgfile_items(cfg->file, "AccessPolicy"); it;
+         it = cfgfile_item_next(it)) {
+        index++;
+        struct access_policy policy;
+        bool is_default;
+        if (!read_access_policy(cfg, it, index, &policy, &is_default)) continue;
+        if (is_default && have_default)
+            log_write(LOG_WARNING, "Configuration %s: AccessPolicy %s is a second Default policy; "
+                      "the first, %s, is used.", cfg->path, policy.name,
+                      cfg->access_policies[default_index].name);
+        else if (is_default)
+            default_index = cfg->n_access_policies, have_default = true;
+        cfg->access_policies = xrealloc(cfg->access_policies,
+                                        (cfg->n_access_policies + 1) * sizeof policy);
+        cfg->access_policies[cfg->n_access_policies++] = policy;
+    }
+    cfg->default_access_policy = have_default ? &cfg->access_policies[default_index] : NULL;
+}
+
+static void free_access_policies(struct server_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_access_policies; i++) {
+        free(cfg->access_policies[i].name);
+        free(cfg->access_policies[i].ip_group);
+    }
+    free(cfg->access_policies);
+    cfg->access_policies = NULL;
+    cfg->n_access_policies = 0;
+    cfg->default_access_policy = NULL;
+}
+
+const struct access_policy *config_find_access_policy(const struct server_config *cfg,
+                                                      const char *name)
+{
+    for (size_t i = 0; i < cfg->n_access_policies; i++)
+        if (strcasecmp(cfg->access_policies[i].name, name) == 0) return &cfg->access_policies[i];
+    return NULL;
 }
 
 /* SEC-1, AUTH-4: the hosted domains. */
@@ -467,13 +591,30 @@ int config_load(const char *dir, struct server_config **out, struct buf *err)
         return -1;
     }
     load_ipgroups(cfg);
+    load_access_policies(cfg);
     load_security(cfg);
+    load_antihammer_and_lockout(cfg);
     load_instant_messaging(cfg);
     load_limits(cfg);
     load_paths_and_log(cfg);
     load_domains(cfg);
     load_services(cfg);
     *out = cfg;
+    return 0;
+}
+
+int config_reload_access(struct server_config *cfg, struct buf *err)
+{
+    struct server_config fresh = *cfg;
+    if (cfgfile_load(cfg->path, &fresh.file, err) != 0) return -1;
+    fresh.access_policies = NULL;
+    fresh.n_access_policies = 0;
+    load_ipgroups(&fresh);
+    load_access_policies(&fresh);
+    ipgroup_set_free(cfg->ipgroups);
+    free_access_policies(cfg);
+    cfgfile_free(cfg->file);
+    *cfg = fresh;
     return 0;
 }
 
@@ -495,6 +636,8 @@ void config_free(struct server_config *cfg)
     }
     free(cfg->services);
     ipgroup_set_free(cfg->ipgroups);
+    free_access_policies(cfg);
+    free(cfg->antihammer.safe_acl);
     free(cfg->auth_exception_group);
     free(cfg->encryption_exception_group);
     free(cfg->users_path);

@@ -1,7 +1,8 @@
 /* config: the typed server configuration read from DIR/mailserver.cfg
  * (SPEC CFG-1, CFG-4) through cfgfile: domains, services and listeners
- * (SVC-4, SVC-8), IP address groups (ACC-2), the security policy (SEC-2,
- * SEC-6), IM settings (DOM-1, ROST-2, ROST-4), limits (XML-4) and paths.
+ * (SVC-4, SVC-8), IP address groups (ACC-2), access policies (ACC-1), the
+ * security policy (SEC-2, SEC-6), anti-hammering and account lockout
+ * (SEC-7, SEC-8), IM settings (DOM-1, ROST-2, ROST-4), limits (XML-4), paths.
  * A server_config owns every string, array, the ipgroup set and the parsed
  * document (`file`, kept for rewrites); config_free releases them all. */
 #ifndef IMREF_CONFIG_H
@@ -41,6 +42,31 @@ struct domain_config {
     char *key_file;         /* absolute paths, or NULL: default */
 };
 
+/* ACC-1: the XMPP rule of an access policy. */
+enum access_rule { ACCESS_ALLOWED, ACCESS_DENIED, ACCESS_IP_ALLOWED, ACCESS_IP_DENIED };
+
+struct access_policy {
+    char *name;
+    enum access_rule rule;
+    char *ip_group;         /* NULL if none (used by the two Ip rules) */
+};
+
+/* SEC-7: table AntiHammering. */
+struct antihammer_config {
+    bool enabled;           /* default 1 */
+    unsigned failed_logins; /* default 10, >= 1 */
+    unsigned check_time;    /* seconds, default 60, >= 1 */
+    unsigned block_time;    /* seconds, default 300, >= 1 */
+    char *safe_acl;         /* IP group exempt; NULL: none */
+};
+
+/* SEC-8: table AccountLockout. */
+struct lockout_config {
+    bool enabled;           /* default 0 */
+    unsigned failed_logins; /* default 5, >= 1 */
+    unsigned lock_minutes;  /* LockTime, default 30, >= 1 */
+};
+
 struct limits_config {
     size_t stanza_bytes_pre_auth, stanza_bytes, stanza_bytes_s2s;
     unsigned elements_pre_auth, elements, depth_pre_auth, depth, attrs;
@@ -58,6 +84,12 @@ struct server_config {
     struct service_config *services;
     size_t n_services;
     struct ipgroup_set *ipgroups;
+    struct access_policy *access_policies;  /* ACC-1, file order, names unique */
+    size_t n_access_policies;
+    /* the default policy, into access_policies; NULL: everyone allowed */
+    const struct access_policy *default_access_policy;
+    struct antihammer_config antihammer;
+    struct lockout_config lockout;
     enum security_policy security_policy;
     char *auth_exception_group, *encryption_exception_group; /* NULL if empty */
     bool send_outside;
@@ -78,6 +110,20 @@ struct server_config {
  * skipped (CFG-4). */
 int config_load(const char *dir, struct server_config **out, struct buf *err);
 void config_free(struct server_config *cfg);
+
+/* ADM-7, ACC-4: re-reads the AccessPolicy and IpAddressGroup lists of
+ * mailserver.cfg from disk into cfg (the rest of the typed values is kept as
+ * it is: the product reads mailserver.cfg at start). The parsed document
+ * (`file`) is replaced by the one read, so a later rewrite keeps the edits.
+ * Returns 0, or -1 with err as for config_load and cfg unchanged. Pointers
+ * into the old policies, groups and document are invalid after a reload. */
+int config_reload_access(struct server_config *cfg, struct buf *err);
+
+/* ACC-1: the policy named `name` (case-insensitive), NULL if none. */
+const struct access_policy *config_find_access_policy(const struct server_config *cfg,
+                                                      const char *name);
+/* "ServiceAllowed", "ServiceDenied", "ServiceIpAllowed", "ServiceIpDenied". */
+const char *access_rule_name(enum access_rule rule);
 
 /* Case-insensitive lookups; NULL if absent. */
 const struct domain_config *config_find_domain(const struct server_config *cfg, const char *name);

@@ -1,7 +1,8 @@
 /* Unit tests for config: the typed view of mailserver.cfg (CFG-1), its
  * defaults, bad values warned and defaulted (CFG-4), services and listeners
  * (SVC-4, SVC-8), IP groups (ACC-2), the security policy (SEC-2, SEC-6),
- * MaximumRoster (ROST-2, ROST-4), limits (XML-4).
+ * MaximumRoster (ROST-2, ROST-4), limits (XML-4), access policies and their
+ * reload (ACC-1, ACC-4, ADM-7), anti-hammering and lockout (SEC-7, SEC-8).
  * Run from the repository root (fixtures/config/). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "cfgfile.h"
 #include "config.h"
 #include "ipgroup.h"
 #include "log.h"
@@ -520,6 +522,193 @@ static void test_security_policy_names(void **state)
     assert_int_equal(security_policy_parse("Encryption", &p), -1);
 }
 
+static void assert_policy(const struct access_policy *p, const char *name, enum access_rule rule,
+                          const char *ip_group)
+{
+    assert_non_null(p);
+    assert_string_equal(p->name, name);
+    assert_int_equal(p->rule, rule);
+    if (ip_group) assert_string_equal(p->ip_group, ip_group);
+    else assert_null(p->ip_group);
+}
+
+/* ACC-1, SEC-7, SEC-8: the AccessPolicy list, AntiHammering and
+ * AccountLockout read; rules and names compare without case. */
+static void test_access_policies(void **state)
+{
+    struct scratch *s = *state;
+    struct server_config *cfg = load_ok(FIXTURES "policy");
+    assert_int_equal(cfg->n_access_policies, 4);
+    assert_policy(&cfg->access_policies[0], "Open", ACCESS_ALLOWED, NULL);
+    assert_policy(&cfg->access_policies[1], "Closed", ACCESS_DENIED, NULL);
+    assert_policy(&cfg->access_policies[2], "Office only", ACCESS_IP_ALLOWED, "Office");
+    assert_policy(&cfg->access_policies[3], "NotFromOffice", ACCESS_IP_DENIED, "Office");
+    assert_ptr_equal(cfg->default_access_policy, &cfg->access_policies[2]);
+    assert_ptr_equal(config_find_access_policy(cfg, "notfromoffice"), &cfg->access_policies[3]);
+    assert_null(config_find_access_policy(cfg, "Office"));
+    assert_true(cfg->antihammer.enabled);
+    assert_int_equal(cfg->antihammer.failed_logins, 3);
+    assert_int_equal(cfg->antihammer.check_time, 20);
+    assert_int_equal(cfg->antihammer.block_time, 120);
+    assert_string_equal(cfg->antihammer.safe_acl, "Office");
+    assert_true(cfg->lockout.enabled);
+    assert_int_equal(cfg->lockout.failed_logins, 4);
+    assert_int_equal(cfg->lockout.lock_minutes, 15);
+    assert_string_equal(access_rule_name(ACCESS_ALLOWED), "ServiceAllowed");
+    assert_string_equal(access_rule_name(ACCESS_DENIED), "ServiceDenied");
+    assert_string_equal(access_rule_name(ACCESS_IP_ALLOWED), "ServiceIpAllowed");
+    assert_string_equal(access_rule_name(ACCESS_IP_DENIED), "ServiceIpDenied");
+    char *log = scratch_warnings(s);
+    assert_string_equal(log, "");
+    free(log);
+    config_free(cfg);
+}
+
+/* ACC-1 (no list: no policy, everyone allowed), SEC-7 (on: 10 in 60 s,
+ * 300 s), SEC-8 (off by default: 5 failures, 30 minutes). */
+static void test_policy_defaults(void **state)
+{
+    struct scratch *s = *state;
+    struct server_config *cfg = load_ok(FIXTURES "minimal");
+    assert_int_equal(cfg->n_access_policies, 0);
+    assert_null(cfg->default_access_policy);
+    assert_null(config_find_access_policy(cfg, "Default"));
+    assert_true(cfg->antihammer.enabled);
+    assert_int_equal(cfg->antihammer.failed_logins, 10);
+    assert_int_equal(cfg->antihammer.check_time, 60);
+    assert_int_equal(cfg->antihammer.block_time, 300);
+    assert_null(cfg->antihammer.safe_acl);
+    assert_false(cfg->lockout.enabled);
+    assert_int_equal(cfg->lockout.failed_logins, 5);
+    assert_int_equal(cfg->lockout.lock_minutes, 30);
+    char *log = scratch_warnings(s);
+    assert_string_equal(log, "");
+    free(log);
+    config_free(cfg);
+}
+
+/* CFG-4, ACC-1, SEC-7, SEC-8: bad values warned and defaulted; a policy
+ * without a Name or with a repeated one skipped; of two Default policies
+ * the first wins; an unknown rule is ServiceAllowed. */
+static void test_policy_bad_values(void **state)
+{
+    struct scratch *s = *state;
+    struct server_config *cfg = load_ok(FIXTURES "policy-bad");
+    char *file = absolute(FIXTURES "policy-bad", "mailserver.cfg");
+    assert_true(cfg->antihammer.enabled);
+    assert_int_equal(cfg->antihammer.failed_logins, 10);
+    assert_int_equal(cfg->antihammer.check_time, 60);
+    assert_int_equal(cfg->antihammer.block_time, 300);
+    assert_string_equal(cfg->antihammer.safe_acl, "Nowhere");   /* kept: matches nobody */
+    assert_false(cfg->lockout.enabled);
+    assert_int_equal(cfg->lockout.failed_logins, 5);
+    assert_int_equal(cfg->lockout.lock_minutes, 30);
+    assert_int_equal(cfg->n_access_policies, 4);
+    assert_policy(&cfg->access_policies[0], "First", ACCESS_ALLOWED, NULL);
+    assert_policy(&cfg->access_policies[1], "Second", ACCESS_DENIED, NULL);
+    assert_policy(&cfg->access_policies[2], "NoGroup", ACCESS_IP_ALLOWED, NULL);
+    assert_policy(&cfg->access_policies[3], "GhostGroup", ACCESS_IP_DENIED, "Nowhere");
+    assert_ptr_equal(cfg->default_access_policy, &cfg->access_policies[0]);
+
+    char *log = scratch_warnings(s);
+    static const char *const expected[][2] = {
+        { "\"on\" for Enabled (table AntiHammering)", "the default 1" },
+        { "\"0\" for FailedLogins (table AntiHammering)", "the default 10" },
+        { "\"1m\" for CheckTime (table AntiHammering)", "the default 60" },
+        { "\"-300\" for BlockTime (table AntiHammering)", "the default 300" },
+        { "SafeAcl (table AntiHammering) names \"Nowhere\"", "no IpAddressGroup" },
+        { "\"yes\" for Enabled (table AccountLockout)", "the default 0" },
+        { "\"1001\" for FailedLogins (table AccountLockout)", "the default 5" },
+        { "\"0\" for LockTime (table AccountLockout)", "the default 30" },
+        { "AccessPolicy item 1 has no Name", "skipped" },
+        { "\"ServiceNever\" for Xmpp (AccessPolicy First)", "the default ServiceAllowed" },
+        { "AccessPolicy Second is a second Default policy", "the first, First, is used" },
+        { "AccessPolicy item 4 repeats", "skipped" },
+        { "ServiceIpAllowed (AccessPolicy NoGroup) has no IpGroup", "matches no address" },
+        { "\"maybe\" for Default (AccessPolicy NoGroup)", "the default 0" },
+        { "IpGroup (AccessPolicy GhostGroup) names \"Nowhere\"", "no IpAddressGroup" },
+    };
+    size_t n = sizeof expected / sizeof expected[0];
+    for (size_t i = 0; i < n; i++) {
+        assert_logged(log, expected[i][0], expected[i][1]);
+        assert_logged(log, file, expected[i][0]);
+    }
+    assert_int_equal(count_lines(log), n);
+    free(log);
+    free(file);
+    config_free(cfg);
+}
+
+static void write_config(const struct scratch *s, const char *body)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/mailserver.cfg", s->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "<?xml version=\"1.0\"?>\n<config>\n%s\n</config>\n", body);
+    fclose(f);
+}
+
+/* ACC-4, ADM-7: config_reload_access takes the edited policies and groups
+ * (and the document, for later rewrites) and keeps every other value;
+ * CFG-4: a file that does not parse leaves cfg exactly as it was. */
+static void test_reload_access(void **state)
+{
+    struct scratch *s = *state;
+    struct server_config *cfg = load_written(s,
+        "<table name=\"InstantMessaging\"><variable name=\"SendOutside\">1</variable></table>"
+        "<list name=\"AccessPolicy\"><listitem><variable name=\"Name\">A</variable>"
+        "<variable name=\"Default\">1</variable></listitem></list>"
+        "<list name=\"IpAddressGroup\"><listitem><variable name=\"Name\">G</variable>"
+        "<variable name=\"Address\">10.0.0.1</variable></listitem></list>");
+    assert_int_equal(cfg->n_access_policies, 1);
+    assert_true(group_contains(cfg, "G", "10.0.0.1"));
+
+    write_config(s,
+        "<table name=\"InstantMessaging\"><variable name=\"SendOutside\">0</variable></table>"
+        "<list name=\"AccessPolicy\">"
+        "<listitem><variable name=\"Name\">B</variable><variable name=\"Xmpp\">ServiceIpAllowed"
+        "</variable><variable name=\"IpGroup\">H</variable></listitem>"
+        "<listitem><variable name=\"Name\">C</variable><variable name=\"Xmpp\">ServiceDenied"
+        "</variable><variable name=\"Default\">1</variable></listitem></list>"
+        "<list name=\"IpAddressGroup\">"
+        "<listitem><variable name=\"Name\">G</variable><variable name=\"Address\">10.0.0.2"
+        "</variable></listitem>"
+        "<listitem><variable name=\"Name\">H</variable><variable name=\"Address\">::1"
+        "</variable></listitem></list>");
+    struct buf err;
+    buf_init(&err);
+    assert_int_equal(config_reload_access(cfg, &err), 0);
+    assert_true(cfg->send_outside);                               /* read at start only */
+    assert_string_equal(cfgfile_get(cfg->file, "InstantMessaging", "SendOutside"), "0");
+    assert_int_equal(cfg->n_access_policies, 2);
+    assert_policy(&cfg->access_policies[0], "B", ACCESS_IP_ALLOWED, "H");
+    assert_policy(&cfg->access_policies[1], "C", ACCESS_DENIED, NULL);
+    assert_ptr_equal(cfg->default_access_policy, &cfg->access_policies[1]);
+    assert_null(config_find_access_policy(cfg, "A"));
+    assert_false(group_contains(cfg, "G", "10.0.0.1"));
+    assert_true(group_contains(cfg, "G", "10.0.0.2"));
+    assert_true(group_contains(cfg, "H", "::1"));
+    char *log = scratch_warnings(s);
+    assert_string_equal(log, "");                                 /* H defined: no warning */
+    free(log);
+
+    const struct access_policy *policies = cfg->access_policies;
+    const struct ipgroup_set *groups = cfg->ipgroups;
+    const struct cfgfile *document = cfg->file;
+    write_config(s, "<list name=\"AccessPolicy\"><listitem></list>");
+    assert_int_equal(config_reload_access(cfg, &err), -1);
+    assert_non_null(strstr(err.data, "mailserver.cfg:3:"));
+    assert_ptr_equal(cfg->access_policies, policies);
+    assert_ptr_equal(cfg->ipgroups, groups);
+    assert_ptr_equal(cfg->file, document);
+    assert_int_equal(cfg->n_access_policies, 2);
+    assert_ptr_equal(cfg->default_access_policy, &cfg->access_policies[1]);
+    assert_true(group_contains(cfg, "G", "10.0.0.2"));
+    buf_free(&err);
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +721,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_limit_ranges, scratch_setup, scratch_teardown),
         cmocka_unit_test_setup_teardown(test_roster_and_iterations, scratch_setup,
                                         scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_access_policies, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_defaults, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_policy_bad_values, scratch_setup, scratch_teardown),
+        cmocka_unit_test_setup_teardown(test_reload_access, scratch_setup, scratch_teardown),
         cmocka_unit_test(test_broken_file),
         cmocka_unit_test(test_parse_listen),
         cmocka_unit_test(test_security_policy_names),
