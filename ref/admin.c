@@ -11,6 +11,7 @@
 #include "cfgfile.h"
 #include "config.h"
 #include "directory.h"
+#include "hammer.h"
 #include "dirjson.h"
 #include "jid.h"
 #include "json.h"
@@ -327,6 +328,30 @@ static int act_user_kick(struct admin_call *call)
 
 
 
+/* SEC-8: lifts an account lockout. */
+static int act_user_unlock(struct admin_call *call)
+{
+    const char *jid_text = need(call, "jid");
+    if (!jid_text) return -1;
+    struct jid j = { 0 };
+    if (jid_parse(jid_text, &j) < 0 || !j.node) {
+        jid_clear(&j);
+        buf_printf(call->err, "'%s' is not a user JID", jid_text);
+        return -1;
+    }
+    char *bare = jid_bare(&j);
+    jid_clear(&j);
+    bool was_locked = hammer_unlock_account(call->srv->hammer, bare);
+    jsonw_object_begin(call->out);
+    jsonw_key(call->out, "jid");
+    jsonw_string(call->out, bare);
+    jsonw_key(call->out, "was_locked");
+    jsonw_bool(call->out, was_locked);
+    jsonw_object_end(call->out);
+    free(bare);
+    return 0;
+}
+
 static int act_user_list(struct admin_call *call)
 {
     dirjson_users(call->out, call->srv->dir, arg(call, "domain"));
@@ -396,9 +421,11 @@ static int act_group_members(struct admin_call *call)
     return 0;
 }
 
+/* ADM-7, ACC-4: users.cfg, and the access policies and IP groups of
+ * mailserver.cfg. */
 static int act_reload(struct admin_call *call)
 {
-    if (server_reload_users(call->srv, call->err) < 0) return -1;
+    if (server_reload(call->srv, call->err) < 0) return -1;
     jsonw_object_begin(call->out);
     jsonw_key(call->out, "users");
     jsonw_int(call->out, (long long)directory_user_count(call->srv->dir));
@@ -427,6 +454,7 @@ static const struct admin_action {
     { "user.passwd", act_user_passwd },
     { "user.set", act_user_set },
     { "user.kick", act_user_kick },
+    { "user.unlock", act_user_unlock },
     { "group.list", act_group_list },
     { "group.add", act_group_add },
     { "group.remove", act_group_remove },

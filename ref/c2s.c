@@ -8,9 +8,11 @@
 #include "config.h"
 #include "conn.h"
 #include "directory.h"
+#include "hammer.h"
 #include "ipgroup.h"
 #include "jid.h"
 #include "log.h"
+#include "policy.h"
 #include "presence.h"
 #include "router.h"
 #include "sasl.h"
@@ -312,28 +314,99 @@ static const char *c2s_lookup_password(void *ctx, const char *node, const char *
     return u ? u->password : NULL;
 }
 
-static void c2s_sasl_failure(struct c2s *c, const char *condition, const char *mech, bool counts)
+/* SEC-7: is the peer in the anti-hammering exemption group (SafeAcl)? */
+static bool peer_exempt_from_hammering(const struct c2s *c)
+{
+    return peer_in_group(c, c->srv->cfg->antihammer.safe_acl);
+}
+
+/* SEC-7, SEC-8: a counted failure feeds the per-address and per-account
+ * bookkeeping, which may start a block or a lockout. */
+static void c2s_count_failure(struct c2s *c, const char *attempted_node)
+{
+    if (peer_exempt_from_hammering(c)) return;
+    /* The lockout key is the prepared bare JID, so every spelling of one
+     * account counts against it. An unpreparable name names no account. */
+    char *node = NULL;
+    struct buf account;
+    buf_init(&account);
+    if (attempted_node && jid_prep_node(attempted_node, &node) == 0)
+        buf_printf(&account, "%s@%s", node, c->domain);
+    free(node);
+    const char *ip = conn_peer_ip(c->conn);
+    unsigned started = hammer_failure(c->srv->hammer, ip, account.len ? account.data : NULL,
+                                      ev_now(c->srv->loop));
+    const struct server_config *cfg = c->srv->cfg;
+    if (started & HAMMER_IP_BLOCKED)
+        log_write(LOG_SECURITY, "Anti-hammering: IP address %s blocked for %u seconds after %u failed logins.",
+                  ip, cfg->antihammer.block_time, cfg->antihammer.failed_logins);
+    if (started & HAMMER_ACCOUNT_LOCKED)
+        log_write(LOG_SECURITY, "XMPP: Account %s locked for %u minutes after %u failed logins.", account.data,
+                  cfg->lockout.lock_minutes, cfg->lockout.failed_logins);
+    buf_free(&account);
+}
+
+/* Sends a SASL <failure> and ends the exchange. A failure that `counts`
+ * (wrong credentials, bad data: not a policy refusal) goes to the Security
+ * log (AUTH-5) and to anti-hammering (SEC-7, SEC-8). */
+static void c2s_sasl_failure(struct c2s *c, const char *condition, const char *text, const char *mech,
+                             bool counts)
 {
     struct buf f;
     buf_init(&f);
-    buf_printf(&f, "<failure xmlns='" NS_SASL "'><%s/></failure>", condition);
+    buf_printf(&f, "<failure xmlns='" NS_SASL "'><%s/>", condition);
+    if (text) {
+        buf_puts(&f, "<text xml:lang='en'>");
+        buf_append_xml_escaped(&f, text, strlen(text));
+        buf_puts(&f, "</text>");
+    }
+    buf_puts(&f, "</failure>");
     c2s_write(c, f.data, f.len);
     buf_free(&f);
+    char *attempted = c->sasl && sasl_server_attempted_node(c->sasl) ? xstrdup(sasl_server_attempted_node(c->sasl))
+                                                                       : NULL;
     sasl_server_free(c->sasl);
     c->sasl = NULL;
-    if (!counts) return;
-    log_write(LOG_SECURITY, "Failed %s login from %s with SASL method %s.",
-              service_protocol(c->svc), conn_peer_ip(c->conn), mech ? mech : "unknown");
-    if (++c->sasl_failures >= MAX_SASL_FAILURES)
-        c2s_stream_error(c, "not-authorized", "too many failed authentication attempts");
+    if (counts) {
+        log_write(LOG_SECURITY, "Failed %s login from %s with SASL method %s.",
+                  service_protocol(c->svc), conn_peer_ip(c->conn), mech ? mech : "unknown");
+        c2s_count_failure(c, attempted);
+        if (++c->sasl_failures >= MAX_SASL_FAILURES)
+            c2s_stream_error(c, "not-authorized", "too many failed authentication attempts");
+    }
+    free(attempted);
 }
 
-/* AUTH-4: the password was right; is the account allowed to log in? */
-static bool c2s_account_enabled(const struct c2s *c, const char *node)
+/* The password was right: may the account log in from here? AUTH-4 (a
+ * disabled account or domain), SEC-8 (a locked account), ACC-3 (the user's
+ * access policy; not counted by anti-hammering). On a refusal the SASL
+ * failure has been sent and the Security log written. */
+static bool c2s_login_allowed(struct c2s *c, const char *node, const char *mech)
 {
-    const struct dir_user *u = directory_find_user(c->srv->dir, node, c->domain);
-    const struct domain_config *d = config_find_domain(c->srv->cfg, c->domain);
-    return u && u->enabled && d && d->im_enabled;
+    struct server *srv = c->srv;
+    const struct dir_user *u = directory_find_user(srv->dir, node, c->domain);
+    const struct domain_config *d = config_find_domain(srv->cfg, c->domain);
+    const char *ip = conn_peer_ip(c->conn);
+    struct buf account;     /* node is the prepared name SASL authenticated */
+    buf_init(&account);
+    buf_printf(&account, "%s@%s", node, c->domain);
+    bool allowed = false;
+    if (!u || !u->enabled || !d || !d->im_enabled) {
+        log_write(LOG_SECURITY, "XMPP: Login of disabled account %s from %s refused.", account.data, ip);
+        c2s_sasl_failure(c, "account-disabled", NULL, mech, false);
+    } else if (hammer_account_locked(srv->hammer, account.data, ev_now(srv->loop))) {
+        log_write(LOG_SECURITY, "XMPP: Login to locked account %s from %s refused.", account.data, ip);
+        c2s_sasl_failure(c, "not-authorized", NULL, mech, false);
+    } else if (!policy_access_allowed(srv->cfg, u, (const struct sockaddr *)conn_peer(c->conn))) {
+        log_write(LOG_SECURITY, "XMPP: User %s is not allowed to use this service. Attempt from IP address %s.",
+                  account.data, ip);
+        c2s_sasl_failure(c, "not-authorized", POLICY_ACCESS_TEXT, mech, false);
+    } else {
+        hammer_success(srv->hammer, account.data);
+        allowed = true;
+    }
+    buf_free(&account);
+    return allowed;
 }
 
 static void c2s_sasl_step(struct c2s *c, const char *in_b64)
@@ -350,12 +423,7 @@ static void c2s_sasl_step(struct c2s *c, const char *in_b64)
         break;
     case SASL_SUCCESS: {
         const char *node = sasl_server_node(c->sasl);
-        if (!c2s_account_enabled(c, node)) {
-            log_write(LOG_SECURITY, "XMPP: Login of disabled account %s@%s from %s refused.",
-                      node, c->domain, conn_peer_ip(c->conn));
-            c2s_sasl_failure(c, "account-disabled", mech, false);
-            break;
-        }
+        if (!c2s_login_allowed(c, node, mech)) break;
         c->node = xstrdup(node);
         c->mech = xstrdup(mech);
         c->authenticated = true;
@@ -368,10 +436,10 @@ static void c2s_sasl_step(struct c2s *c, const char *in_b64)
         xmlstream_pause(c->xs);
         break;
     }
-    case SASL_FAIL_MALFORMED: c2s_sasl_failure(c, "malformed-request", mech, true); break;
-    case SASL_FAIL_INCORRECT_ENCODING: c2s_sasl_failure(c, "incorrect-encoding", mech, true); break;
-    case SASL_FAIL_INVALID_MECHANISM: c2s_sasl_failure(c, "invalid-mechanism", mech, true); break;
-    case SASL_FAIL_NOT_AUTHORIZED: c2s_sasl_failure(c, "not-authorized", mech, true); break;
+    case SASL_FAIL_MALFORMED: c2s_sasl_failure(c, "malformed-request", NULL, mech, true); break;
+    case SASL_FAIL_INCORRECT_ENCODING: c2s_sasl_failure(c, "incorrect-encoding", NULL, mech, true); break;
+    case SASL_FAIL_INVALID_MECHANISM: c2s_sasl_failure(c, "invalid-mechanism", NULL, mech, true); break;
+    case SASL_FAIL_NOT_AUTHORIZED: c2s_sasl_failure(c, "not-authorized", NULL, mech, true); break;
     }
     free(out);
     buf_free(&reply);
@@ -381,11 +449,11 @@ static void c2s_handle_auth(struct c2s *c, const xnode *auth)
 {
     const char *mech = xnode_attr(auth, "mechanism");
     if (!conn_is_tls(c->conn) && encryption_required(c)) {
-        c2s_sasl_failure(c, "encryption-required", mech, false);     /* SEC-5 */
+        c2s_sasl_failure(c, "encryption-required", NULL, mech, false);     /* SEC-5 */
         return;
     }
     if (mech && strcmp(mech, "PLAIN") == 0 && !plain_allowed(c)) {
-        c2s_sasl_failure(c, "encryption-required", mech, false);     /* SEC-4 */
+        c2s_sasl_failure(c, "encryption-required", NULL, mech, false);     /* SEC-4 */
         return;
     }
     if (c->sasl) sasl_server_free(c->sasl);
@@ -393,7 +461,7 @@ static void c2s_handle_auth(struct c2s *c, const xnode *auth)
     c2s_channel_binding(c, &cb);
     c->sasl = mech ? sasl_server_start(mech, c->domain, &cb, c2s_lookup_password, c) : NULL;
     if (!c->sasl) {
-        c2s_sasl_failure(c, "invalid-mechanism", mech, true);
+        c2s_sasl_failure(c, "invalid-mechanism", NULL, mech, true);
         return;
     }
     char *text = xnode_text_dup(auth);
@@ -410,9 +478,9 @@ static void c2s_handle_sasl(struct c2s *c, const xnode *el)
         c2s_sasl_step(c, text);
         free(text);
     } else if (strcmp(el->name, "abort") == 0) {
-        c2s_sasl_failure(c, "aborted", NULL, false);
+        c2s_sasl_failure(c, "aborted", NULL, NULL, false);
     } else {
-        c2s_sasl_failure(c, "malformed-request", c->sasl ? sasl_server_mech(c->sasl) : NULL, true);
+        c2s_sasl_failure(c, "malformed-request", NULL, c->sasl ? sasl_server_mech(c->sasl) : NULL, true);
     }
 }
 
@@ -698,7 +766,13 @@ void c2s_accept(struct server *srv, struct service *svc, int fd,
     c->next = all_streams;
     if (all_streams) all_streams->prev = c;
     all_streams = c;
-    if (over_limit) {
+    if (hammer_ip_blocked(srv->hammer, conn_peer_ip(c->conn), ev_now(srv->loop)) &&
+        !peer_exempt_from_hammering(c)) {
+        /* SEC-7: a blocked address is refused at once. */
+        log_write(LOG_SECURITY, "Anti-hammering: connection from %s refused (address blocked).",
+                  conn_peer_ip(c->conn));
+        c2s_stream_error(c, "policy-violation", "too many failed logins from this address");
+    } else if (over_limit) {
         c2s_stream_error(c, "resource-constraint", "too many connections to this service");
     }
 }

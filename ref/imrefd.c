@@ -16,7 +16,9 @@
 #include "control.h"
 #include "directory.h"
 #include "firstrun.h"
+#include "hammer.h"
 #include "log.h"
+#include "policy.h"
 #include "sasl.h"
 #include "scram.h"
 #include "server.h"
@@ -108,14 +110,14 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     ev_timer_start(loop, &shutdown_timer);
 }
 
-/* SIGHUP: reload users.cfg (ADM-7). */
+/* SIGHUP: reload users.cfg and the access policies (ADM-7). */
 static void on_reload_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct server *srv = w->data;
     struct buf err;
     buf_init(&err);
-    if (server_reload_users(srv, &err) < 0)
-        log_write(LOG_ERROR, "reload: %s (the previous users are kept)", err.data);
+    if (server_reload(srv, &err) < 0)
+        log_write(LOG_ERROR, "reload: %s (the previous settings are kept)", err.data);
     buf_free(&err);
 }
 
@@ -137,6 +139,7 @@ static int load_state(struct server *srv, const char *dir)
         fprintf(stderr, "imrefd: %s\n", err.data);
         goto out;
     }
+    policy_warn_unknown_access(srv->cfg, srv->dir);
     if (store_open(srv->cfg->store_path, &srv->store, &err) < 0) {
         fprintf(stderr, "imrefd: %s\n", err.data);
         log_write(LOG_ERROR, "store: %s", err.data);
@@ -154,6 +157,7 @@ static void free_state(struct server *srv)
     for (size_t i = 0; i < srv->n_services; i++) service_free(srv->services[i]);
     free(srv->services);
     sessions_free(srv->sessions);
+    hammer_free(srv->hammer);
     tls_server_free(srv->tls);
     store_close(srv->store);
     directory_free(srv->dir);
@@ -206,6 +210,7 @@ int main(int argc, char **argv)
     }
     scram_set_fake_iterations(srv.cfg->scram_iterations);
     srv.sessions = sessions_new();
+    srv.hammer = hammer_new(&srv.cfg->antihammer, &srv.cfg->lockout);
     srv.started = ev_now(srv.loop);
     srv.info = (struct iqinfo_server){ .name = IMREF_NAME, .version = IMREF_VERSION,
                                        .os = NULL, .started_unix = (long long)time(NULL) };

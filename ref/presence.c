@@ -55,6 +55,15 @@ static bool is_local_account(struct server *srv, const char *bare)
 
 /* Sends `st` (from one of `from`'s resources) to the contacts subscribed to
  * the account and to the account's available resources. */
+/* DOM-4: presence crosses the domain boundary only where stanzas may. */
+static bool may_exchange(struct server *srv, const struct session *s, const char *contact)
+{
+    struct jid to = { 0 };
+    bool ok = jid_parse(contact, &to) == 0 && router_domain_allows(srv, s->node, s->domain, &to);
+    jid_clear(&to);
+    return ok;
+}
+
 static void broadcast(struct server *srv, struct session *from, xnode *st)
 {
     struct roster_item *items = NULL;
@@ -62,7 +71,8 @@ static void broadcast(struct server *srv, struct session *from, xnode *st)
     unsigned long long ver;
     if (store_roster_get(srv->store, from->bare_jid, &items, &n, &ver) == 0) {
         for (size_t i = 0; i < n; i++)
-            if (sub_has_from(items[i].state.sub)) send_to_available(srv, items[i].jid, st);
+            if (sub_has_from(items[i].state.sub) && may_exchange(srv, from, items[i].jid))
+                send_to_available(srv, items[i].jid, st);
     }
     roster_items_free(items, n);
     /* RFC 6121 §4.2.2, §4.4.2: every available resource of the account,
@@ -79,6 +89,7 @@ static void probe_contacts(struct server *srv, struct session *me)
     unsigned long long ver;
     if (store_roster_get(srv->store, me->bare_jid, &items, &n, &ver) < 0) return;
     for (size_t i = 0; i < n; i++) {
+        if (!may_exchange(srv, me, items[i].jid)) continue;
         if (sub_has_to(items[i].state.sub)) {
             for (struct session *s = sessions_of(srv->sessions, items[i].jid); s; s = s->next) {
                 if (!s->available || !s->presence) continue;

@@ -5,10 +5,12 @@
 
 #include "buf.h"
 #include "c2s.h"
+#include "config.h"
 #include "directory.h"
 #include "iqinfo.h"
 #include "jid.h"
 #include "offline.h"
+#include "policy.h"
 #include "presence.h"
 #include "roster.h"
 #include "server.h"
@@ -212,6 +214,37 @@ static void route_iq(struct server *srv, struct session *from, xnode *iq, const 
     else if (iq_is_request(iq)) router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
 }
 
+bool router_domain_allows(struct server *srv, const char *from_node, const char *from_domain,
+                          const struct jid *to)
+{
+    const struct dir_user *fu = directory_find_user(srv->dir, from_node, from_domain);
+    const struct dir_user *tu = to->node ? directory_find_user(srv->dir, to->node, to->domain) : NULL;
+    bool send_outside = srv->cfg->send_outside;
+    struct policy_end a = {
+        .domain = from_domain, .has_node = true, .local_account = true,
+        /* an account removed while logged in counts as restricted */
+        .restricted = !fu || policy_user_restricted(send_outside, fu, srv->dir),
+    };
+    struct policy_end b = {
+        .domain = to->domain, .has_node = to->node != NULL, .local_account = tu != NULL,
+        .restricted = tu && policy_user_restricted(send_outside, tu, srv->dir),
+    };
+    return policy_domain(&a, &b, server_hosts_domain(srv, to->domain)) == POLICY_ALLOW;
+}
+
+/* DOM-4, DOM-5: may this stanza cross the domain boundary? A refused
+ * message, iq or subscription request gets the error; other presence is
+ * dropped silently. Nothing refused is delivered or stored. */
+static bool domain_check(struct server *srv, struct session *from, const xnode *st, const struct jid *to)
+{
+    if (router_domain_allows(srv, from->node, from->domain, to)) return true;
+    const char *type = xnode_attr(st, "type");
+    bool presence = strcmp(st->name, "presence") == 0;
+    if (!presence || (type && strcmp(type, "subscribe") == 0))
+        router_bounce(srv, from, st, "cancel", "not-allowed", POLICY_DOMAIN_TEXT);
+    return false;
+}
+
 void router_route(struct server *srv, struct session *from, xnode *st)
 {
     /* RFC 6120 §8.1.2.1: the server stamps the sender's full JID. */
@@ -229,7 +262,9 @@ void router_route(struct server *srv, struct session *from, xnode *st)
         xnode_set_attr(st, "to", norm);
         free(norm);
     }
-    if (strcmp(st->name, "presence") == 0) {
+    if (has_to && !domain_check(srv, from, st, &to)) {
+        /* refused: nothing more */
+    } else if (strcmp(st->name, "presence") == 0) {
         presence_outbound(srv, from, st, has_to ? &to : NULL);
     } else if (strcmp(st->name, "message") == 0) {
         if (!has_to) {

@@ -37,6 +37,13 @@ enum bare_message_plan router_plan_bare_message(const char *type, bool has_body,
                                                 const struct route_candidate *res, size_t n,
                                                 bool *deliver);
 
+struct jid;
+/* DOM-1..4: may the local account from_node@from_domain exchange stanzas
+ * with `to` under the current settings (both directions are checked: the
+ * sender's and the recipient's restrictions)? */
+bool router_domain_allows(struct server *srv, const char *from_node, const char *from_domain,
+                          const struct jid *to);
+
 /* Writes `stanza` to one session (its 'to' is left as it is). */
 void router_send(struct session *s, const xnode *stanza);
 

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "directory.h"
 #include "log.h"
+#include "policy.h"
 
 void server_new_id(struct server *srv, char *out, size_t outlen)
 {
@@ -28,6 +29,13 @@ int server_reload_users(struct server *srv, struct buf *err)
     if (directory_load(srv->cfg->users_path, &dir, err) < 0) return -1;
     directory_free(srv->dir);
     srv->dir = dir;
+    policy_warn_unknown_access(srv->cfg, dir);
     log_write(LOG_CONFIG, "reload: %s: %zu users", srv->cfg->users_path, directory_user_count(dir));
     return 0;
+}
+
+int server_reload(struct server *srv, struct buf *err)
+{
+    if (config_reload_access(srv->cfg, err) < 0) return -1;
+    return server_reload_users(srv, err);
 }

@@ -22,6 +22,7 @@ struct directory;
 struct store;
 struct tls_server;
 struct sessions;
+struct hammer;
 struct service;
 
 struct server {
@@ -31,6 +32,7 @@ struct server {
     struct store *store;
     struct tls_server *tls;
     struct sessions *sessions;
+    struct hammer *hammer;           /* failed logins: anti-hammering, lockout */
     struct service **services;
     size_t n_services;
     struct iqinfo_server info;
@@ -43,6 +45,10 @@ void server_new_id(struct server *srv, char *out, size_t outlen);
 /* Re-reads users.cfg into a new directory snapshot and swaps it in (ADM-7);
  * on a failure the old one stays. Returns 0 (Config-log line) or -1 with err. */
 int server_reload_users(struct server *srv, struct buf *err);
+
+/* ADM-7: the reload of SIGHUP and `imrefctl reload`: the access policies
+ * and IP groups of mailserver.cfg, then users.cfg. 0 or -1 with err. */
+int server_reload(struct server *srv, struct buf *err);
 
 /* True if `domain` (prepared) is hosted here. */
 bool server_hosts_domain(const struct server *srv, const char *domain);
