@@ -326,11 +326,13 @@ static void c2s_count_failure(struct c2s *c, const char *attempted_node)
 {
     if (peer_exempt_from_hammering(c)) return;
     /* The lockout key is the prepared bare JID, so every spelling of one
-     * account counts against it. An unpreparable name names no account. */
+     * account counts against it; a name that is no account here locks
+     * nothing (SEC-8 locks accounts). */
     char *node = NULL;
     struct buf account;
     buf_init(&account);
-    if (attempted_node && jid_prep_node(attempted_node, &node) == 0)
+    if (attempted_node && jid_prep_node(attempted_node, &node) == 0 &&
+        directory_find_user(c->srv->dir, node, c->domain))
         buf_printf(&account, "%s@%s", node, c->domain);
     free(node);
     const char *ip = conn_peer_ip(c->conn);
