@@ -1,5 +1,6 @@
 #include "runner.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -433,6 +434,20 @@ static bool parse_port(const char *v, unsigned short *port)
     return true;
 }
 
+/* An IPv4 or IPv6 address written numerically (IPv6 optionally in brackets). */
+static bool is_numeric_address(const char *v)
+{
+    unsigned char addr[sizeof(struct in6_addr)];
+    size_t len = strlen(v);
+    if (len >= 2 && v[0] == '[' && v[len - 1] == ']') {
+        char *bare = xstrndup(v + 1, len - 2);
+        bool ok = inet_pton(AF_INET6, bare, addr) == 1;
+        free(bare);
+        return ok;
+    }
+    return inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1;
+}
+
 /* Fills opts from the client block and the target; -1 after failing. */
 static int build_opts(struct run *r, const struct client_state *c, struct xclient_opts *o)
 {
@@ -455,6 +470,7 @@ static int build_opts(struct run *r, const struct client_state *c, struct xclien
         else if (strcmp(k, "tls") == 0 && strcmp(v, "plain") == 0) o->tls = XCLIENT_PLAIN;
         else if (strcmp(k, "port") == 0 && parse_port(v, &o->port)) explicit_port = true;
         else if (strcmp(k, "ca-file") == 0) o->ca_file = option_is(v, "none", "no") ? NULL : v;
+        else if (strcmp(k, "source-address") == 0 && is_numeric_address(v)) o->source = v;
         else {
             fail(r, "bad client option", NULL);
             buf_printf(&r->diag, "%s:%u: [Client] %s: unknown option or value '%s: %s'\n",

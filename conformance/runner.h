@@ -40,9 +40,10 @@
  *   romeo@example.org); scripts should name JIDs through variables.
  * - `connects`: options from the client block (jid, password, resource,
  *   tls: starttls|direct-tls|plain, sasl, channel-binding, sni, login:
- *   yes|no) and the target (host; port, or direct-tls-port for direct-tls;
- *   ca-file). Any other client option fails the step. Negotiation time
- *   limit RUNNER_CONNECT_TIMEOUT.
+ *   yes|no, port, ca-file (or none), source-address: a numeric local
+ *   address to connect from) and the target (host; port, or direct-tls-port
+ *   for direct-tls; ca-file). Any other client option fails the step.
+ *   Negotiation time limit RUNNER_CONNECT_TIMEOUT.
  * - `sends:` expands variables and sends the payload bytes; `sends raw:`
  *   sends the decoded bytes (expanded too, unless they hold a NUL byte).
  * - `receives:` expands and parses the payload (default namespace

@@ -414,24 +414,65 @@ static enum read_kind read_event(struct xclient *c, double deadline)
     }
 }
 
-static int tcp_connect(struct xclient *c, const char *host, unsigned short port,
-                       double deadline, struct xclient_failure *fail)
+/* getaddrinfo for a numeric address ("127.0.0.1", "::1" or "[::1]"),
+   never resolved; the getaddrinfo status. */
+static int numeric_addrinfo(const char *host, const char *service, struct addrinfo **ai)
 {
-    char service[8];
-    snprintf(service, sizeof service, "%u", (unsigned)port);
     size_t hlen = strlen(host);
     char *bare = (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
                      ? xstrndup(host + 1, hlen - 2) : xstrdup(host);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
-    struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(bare, service, &hints, &ai);
+    int gai = getaddrinfo(bare, service, &hints, ai);
     free(bare);
-    if (gai != 0) {
+    return gai;
+}
+
+/* Binds c->fd to the numeric local address `source` (any port) of the
+   server address's family; -1 with *fail filled. */
+static int bind_source(struct xclient *c, const char *source, int family,
+                       struct xclient_failure *fail)
+{
+    struct addrinfo *ai = NULL;
+    if (numeric_addrinfo(source, "0", &ai) != 0) {
+        set_fail(fail, XFAIL_PROTOCOL, "protocol-error", "source %s: not a numeric address", source);
+        return -1;
+    }
+    if (ai->ai_family != family) {
+        freeaddrinfo(ai);
+        set_fail(fail, XFAIL_PROTOCOL, "protocol-error",
+                 "source %s is not of the server address's family", source);
+        return -1;
+    }
+    int rc = bind(c->fd, ai->ai_addr, ai->ai_addrlen);
+    int err = errno;
+    freeaddrinfo(ai);
+    if (rc < 0) {
+        /* not "refused": a scenario expecting the server to refuse must not pass */
+        set_fail(fail, XFAIL_PROTOCOL, "protocol-error", "bind to source %s: %s", source,
+                 strerror(err));
+        return -1;
+    }
+    return 0;
+}
+
+static int tcp_connect(struct xclient *c, const struct xclient_opts *o, double deadline,
+                       struct xclient_failure *fail)
+{
+    const char *host = o->host;
+    unsigned short port = o->port;
+    char service[8];
+    snprintf(service, sizeof service, "%u", (unsigned)port);
+    struct addrinfo *ai = NULL;
+    if (numeric_addrinfo(host, service, &ai) != 0) {
         set_fail(fail, XFAIL_PROTOCOL, "protocol-error", "%s: not a numeric address", host);
         return -1;
     }
     c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd >= 0 && o->source && bind_source(c, o->source, ai->ai_family, fail) < 0) {
+        freeaddrinfo(ai);
+        return -1;
+    }
     int rc = c->fd < 0 ? -1 : connect(c->fd, ai->ai_addr, ai->ai_addrlen);
     freeaddrinfo(ai);
     if (rc < 0 && c->fd >= 0 && errno == EINPROGRESS) {
@@ -995,7 +1036,7 @@ static void client_free(struct xclient *c)
 
 static int negotiate(struct xclient *c, const struct xclient_opts *o, struct xclient_failure *fail)
 {
-    if (tcp_connect(c, o->host, o->port, deadline_in(c->timeout), fail) < 0)
+    if (tcp_connect(c, o, deadline_in(c->timeout), fail) < 0)
         return -1;
     if (o->tls == XCLIENT_DIRECT_TLS && tls_handshake(c, o, true, fail) < 0)
         return -1;

@@ -28,6 +28,8 @@ struct xclient_opts {
     const char *ca_file;          /* NULL: do not verify the certificate */
     bool login;                   /* false: stop after the first stream features */
     double timeout;               /* per operation, seconds */
+    const char *source;           /* numeric local address to bind before connecting
+                                     ("127.0.0.2", "::1"); NULL: any */
 };
 
 enum xclient_failure_kind { XFAIL_NONE, XFAIL_CONNECT, XFAIL_TLS, XFAIL_SASL, XFAIL_STREAM_ERROR, XFAIL_BIND, XFAIL_CLOSED, XFAIL_TIMEOUT, XFAIL_PROTOCOL };
@@ -73,7 +75,7 @@ void xclient_close(struct xclient *c);
  *   2.2's client cannot produce "y": it fails when given binding data);
  * - failure conditions of our own: "refused", "tls-failure", "timeout",
  *   "closed" (EOF after the header), "protocol-error" (anything else the
- *   client could not cope with; see text); a bind/session iq error gives
+ *   client could not cope with, e.g. a `source` it cannot bind to; see text); a bind/session iq error gives
  *   XFAIL_BIND with the stanza error condition ("conflict", ...);
  * - xclient_next: XML from the server that our parser rejects gives
  *   XEV_STREAM_ERROR with stanza NULL and condition "parse-error:<cond>". */

@@ -61,10 +61,10 @@ static const char *or_dash(const char *s)
 static void *fake_connect(void *ctx, const struct xclient_opts *o, struct xclient_failure *fail)
 {
     struct fake *f = ctx;
-    buf_printf(&f->connects, "jid=%s pw=%s host=%s port=%u tls=%d login=%d res=%s sasl=%s cb=%s sni=%s ca=%s\n",
+    buf_printf(&f->connects, "jid=%s pw=%s host=%s port=%u tls=%d login=%d res=%s sasl=%s cb=%s sni=%s ca=%s src=%s\n",
                o->jid, or_dash(o->password), o->host, o->port, (int)o->tls, (int)o->login,
                or_dash(o->resource), or_dash(o->mechanism), or_dash(o->channel_binding),
-               or_dash(o->sni), or_dash(o->ca_file));
+               or_dash(o->sni), or_dash(o->ca_file), or_dash(o->source));
     const struct fake_plan *p = find_plan(f, o->jid);
     if (!p || !p->full_jid) {
         fail->kind = XFAIL_SASL;
@@ -250,7 +250,7 @@ static void test_passing_script_conf2(void **state)
     assert_null(o.r.diagnostic);
     assert_string_equal(o.f.sent.data, "romeo@localhost> <presence to=\"romeo@localhost\"/>\n");
     assert_string_equal(o.f.connects.data,
-        "jid=romeo@localhost pw=pw host=127.0.0.2 port=5222 tls=0 login=1 res=- sasl=- cb=- sni=- ca=-\n");
+        "jid=romeo@localhost pw=pw host=127.0.0.2 port=5222 tls=0 login=1 res=- sasl=- cb=- sni=- ca=- src=-\n");
     assert_non_null(strstr(o.r.transcript, "t.scs:11: Romeo sends:"));
     assert_non_null(strstr(o.r.transcript, "bound romeo@localhost/balcony"));
     outcome_free(&o);
@@ -357,6 +357,7 @@ static const char two_clients[] =
     "\tresource: balcony\n"
     "\tport: 6000\n"
     "\tca-file: none\n"
+    "\tsource-address: 127.0.0.3\n"
     "[Client] Juliet\n"
     "\tjid: juliet@localhost\n"
     "\tpassword: j\n"
@@ -364,6 +365,7 @@ static const char two_clients[] =
     "\tsasl: SCRAM-SHA-1\n"
     "\tchannel-binding: tls-exporter\n"
     "\tsni: sni.example\n"
+    "\tsource-address: [::1]\n"
     "---------\n"
     "Romeo connects\n"
     "Romeo sends:\n"
@@ -395,8 +397,8 @@ static void test_variables_and_options_conf2(void **state)
         "romeo@localhost> <message to=\"Juliet@LocalHost/srv-1\"><body>srv-1 Juliet@LocalHost</body></message>\n"
         "juliet@localhost> <presence\n to='romeo@localhost'/>\n");
     assert_string_equal(o.f.connects.data,
-        "jid=romeo@localhost pw=r host=127.0.0.2 port=6000 tls=0 login=1 res=balcony sasl=- cb=- sni=- ca=-\n"
-        "jid=juliet@localhost pw=j host=127.0.0.2 port=5223 tls=1 login=1 res=- sasl=SCRAM-SHA-1 cb=tls-exporter sni=sni.example ca=/ca.pem\n");
+        "jid=romeo@localhost pw=r host=127.0.0.2 port=6000 tls=0 login=1 res=balcony sasl=- cb=- sni=- ca=- src=127.0.0.3\n"
+        "jid=juliet@localhost pw=j host=127.0.0.2 port=5223 tls=1 login=1 res=- sasl=SCRAM-SHA-1 cb=tls-exporter sni=sni.example ca=/ca.pem src=[::1]\n");
     outcome_free(&o);
 }
 
@@ -539,6 +541,13 @@ static void test_client_state_errors_conf3(void **state)
     run("[Client] Romeo\n\tjid: romeo@localhost\n\tcolour: red\nRomeo connects\n", NULL, plans, 1, &o);
     assert_failed_with(&o, "bad client option");
     assert_diag_has(&o, "t.scs:1: [Client] Romeo: unknown option or value 'colour: red'");
+    outcome_free(&o);
+
+    /* source-address must be numeric: never resolved */
+    run("[Client] Romeo\n\tjid: romeo@localhost\n\tsource-address: localhost\nRomeo connects\n",
+        NULL, plans, 1, &o);
+    assert_failed_with(&o, "bad client option");
+    assert_diag_has(&o, "unknown option or value 'source-address: localhost'");
     outcome_free(&o);
 
     run("[Client] Romeo\n\tjid: romeo@localhost\n\ttls: direct-tls\nRomeo connects\n",
