@@ -9,12 +9,14 @@
 
 #include "log.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define BUSY_TIMEOUT_MS 5000
 
-static const char schema_sql[] =
+/* migrations[v] takes a database from schema version v to v + 1; a new
+ * database runs them all. */
+static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE TABLE roster_version ("
     "  user TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE roster_item ("
@@ -27,8 +29,15 @@ static const char schema_sql[] =
     /* AUTOINCREMENT: an id is never reused, so delete_upto cannot hit a newer message. */
     "CREATE TABLE offline ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, stamp INTEGER NOT NULL, xml TEXT NOT NULL);"
-    "CREATE INDEX offline_by_user ON offline (user, id);"
-    "PRAGMA user_version = " STR(SCHEMA_VERSION) ";";
+    "CREATE INDEX offline_by_user ON offline (user, id);",
+    /* 2: the users' changes to Colleagues items (ROST-6). */
+    "CREATE TABLE colleague_override ("
+    "  id INTEGER PRIMARY KEY, user TEXT NOT NULL, contact TEXT NOT NULL, removed INTEGER NOT NULL,"
+    "  name TEXT, has_groups INTEGER NOT NULL, UNIQUE (user, contact));"
+    "CREATE TABLE colleague_override_group ("
+    "  override_id INTEGER NOT NULL, pos INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  PRIMARY KEY (override_id, pos)) WITHOUT ROWID;",
+};
 
 enum stmt_id {
     SQL_BEGIN_READ, SQL_BEGIN_WRITE, SQL_COMMIT, SQL_ROLLBACK,
@@ -36,12 +45,18 @@ enum stmt_id {
     SQL_ROSTER_LIST, SQL_ROSTER_ITEM, SQL_ITEM_UPSERT, SQL_ITEM_DELETE,
     SQL_GROUPS_DELETE, SQL_GROUP_INSERT,
     SQL_OFFLINE_COUNT, SQL_OFFLINE_INSERT, SQL_OFFLINE_LIST, SQL_OFFLINE_DELETE_UPTO,
+    SQL_OVERRIDE_LIST, SQL_OVERRIDE_ONE, SQL_OVERRIDE_UPSERT, SQL_OVERRIDE_GROUPS_DELETE,
+    SQL_OVERRIDE_GROUP_INSERT, SQL_OVERRIDE_CLEAR_GROUPS, SQL_OVERRIDE_CLEAR, SQL_OVERRIDE_REMOVED_EITHER,
     SQL_COUNT
 };
 
 #define ITEM_COLUMNS \
     "SELECT i.id, i.jid, i.name, i.subscription, i.ask_out, i.pending_in, i.preapproved, i.item_exists, g.name " \
     "FROM roster_item i LEFT JOIN roster_group g ON g.item_id = i.id "
+
+#define OVERRIDE_COLUMNS \
+    "SELECT o.id, o.contact, o.removed, o.name, o.has_groups, g.name " \
+    "FROM colleague_override o LEFT JOIN colleague_override_group g ON g.override_id = o.id "
 
 static const char *const stmt_sql[SQL_COUNT] = {
     [SQL_BEGIN_READ] = "BEGIN",
@@ -66,6 +81,20 @@ static const char *const stmt_sql[SQL_COUNT] = {
     [SQL_OFFLINE_INSERT] = "INSERT INTO offline (user, stamp, xml) VALUES (?1, ?2, ?3)",
     [SQL_OFFLINE_LIST] = "SELECT id, stamp, xml FROM offline WHERE user = ?1 ORDER BY id",
     [SQL_OFFLINE_DELETE_UPTO] = "DELETE FROM offline WHERE user = ?1 AND id <= ?2",
+    [SQL_OVERRIDE_LIST] = OVERRIDE_COLUMNS "WHERE o.user = ?1 ORDER BY o.id, g.pos",
+    [SQL_OVERRIDE_ONE] = OVERRIDE_COLUMNS "WHERE o.user = ?1 AND o.contact = ?2 ORDER BY g.pos",
+    [SQL_OVERRIDE_UPSERT] = "INSERT INTO colleague_override (user, contact, removed, name, has_groups) "
+                            "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, contact) DO UPDATE SET "
+                            "removed = excluded.removed, name = excluded.name, "
+                            "has_groups = excluded.has_groups RETURNING id",
+    [SQL_OVERRIDE_GROUPS_DELETE] = "DELETE FROM colleague_override_group WHERE override_id = ?1",
+    [SQL_OVERRIDE_GROUP_INSERT] = "INSERT INTO colleague_override_group (override_id, pos, name) "
+                                  "VALUES (?1, ?2, ?3)",
+    [SQL_OVERRIDE_CLEAR_GROUPS] = "DELETE FROM colleague_override_group WHERE override_id IN "
+                                  "(SELECT id FROM colleague_override WHERE user = ?1)",
+    [SQL_OVERRIDE_CLEAR] = "DELETE FROM colleague_override WHERE user = ?1",
+    [SQL_OVERRIDE_REMOVED_EITHER] = "SELECT 1 FROM colleague_override WHERE removed <> 0 AND "
+                                    "((user = ?1 AND contact = ?2) OR (user = ?2 AND contact = ?1)) LIMIT 1",
 };
 
 struct store {
@@ -181,24 +210,35 @@ static int schema_version(struct store *st, int *version)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Creates the schema in an empty database; refuses one from a newer imref. */
+/* Runs the migrations from `version` up to SCHEMA_VERSION inside the open
+ * transaction and records the new version. */
+static int migrate(struct store *st, int version)
+{
+    for (int v = version; v < SCHEMA_VERSION; v++) {
+        if (sqlite3_exec(st->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK) return -1;
+    }
+    if (version == SCHEMA_VERSION) return 0;
+    return sqlite3_exec(st->db, "PRAGMA user_version = " STR(SCHEMA_VERSION), NULL, NULL, NULL) == SQLITE_OK
+               ? 0 : -1;
+}
+
+/* Creates the schema in an empty database, brings an older one up to date;
+ * refuses one from a newer imref. */
 static int ensure_schema(struct store *st, struct buf *err, const char *path)
 {
     int version;
     if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK || schema_version(st, &version) != 0)
         return open_failed(st, err, "read the schema of", path);
-    int rc = SQLITE_OK;
-    if (version == 0) rc = sqlite3_exec(st->db, schema_sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        open_failed(st, err, "create the schema in", path);
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-        return -1;
-    }
     if (version > SCHEMA_VERSION) {
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         buf_printf(err, "%s has schema version %d; this imref knows up to %d", path, version, SCHEMA_VERSION);
         log_write(LOG_ERROR, "Store: %s has schema version %d; this imref knows up to %d", path, version,
                   SCHEMA_VERSION);
+        return -1;
+    }
+    if (migrate(st, version) != 0 || sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        open_failed(st, err, version == 0 ? "create the schema in" : "upgrade the schema of", path);
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
     return 0;
@@ -459,6 +499,171 @@ int store_roster_delete(struct store *st, const char *user, const char *contact,
     if (write_groups(st, id, &no_groups) != 0 || bump_version(st, user, new_version) != 0 || commit(st) != 0)
         return rollback(st);
     return 1;
+}
+
+/* ---- changes to Colleagues items (ROST-6, ROST-7) ------------------------ */
+
+void colleague_override_clear(struct colleague_override *ov)
+{
+    free(ov->contact);
+    free(ov->name);
+    for (size_t i = 0; i < ov->n_groups; i++) free(ov->groups[i]);
+    free(ov->groups);
+    memset(ov, 0, sizeof *ov);
+}
+
+void colleague_overrides_free(struct colleague_override *ovs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) colleague_override_clear(&ovs[i]);
+    free(ovs);
+}
+
+static void read_override(sqlite3_stmt *s, struct colleague_override *ov)
+{
+    memset(ov, 0, sizeof *ov);
+    ov->contact = column_dup(s, 1);
+    if (!ov->contact) ov->contact = xstrdup("");
+    ov->removed = sqlite3_column_int(s, 2) != 0;
+    ov->name = column_dup(s, 3);
+    ov->has_groups = sqlite3_column_int(s, 4) != 0;
+}
+
+static void add_override_group(struct colleague_override *ov, sqlite3_stmt *s)
+{
+    char *group = column_dup(s, 5);
+    if (!group) return;
+    ov->groups = xrealloc(ov->groups, (ov->n_groups + 1) * sizeof *ov->groups);
+    ov->groups[ov->n_groups++] = group;
+}
+
+/* Reads the rows of OVERRIDE_COLUMNS (one row per group, ordered by override). */
+static int collect_overrides(struct store *st, sqlite3_stmt *s, struct colleague_override **out, size_t *n)
+{
+    struct colleague_override *list = NULL;
+    size_t count = 0;
+    sqlite3_int64 last_id = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        sqlite3_int64 id = sqlite3_column_int64(s, 0);
+        if (count == 0 || id != last_id) {
+            list = xrealloc(list, (count + 1) * sizeof *list);
+            read_override(s, &list[count++]);
+            last_id = id;
+        }
+        add_override_group(&list[count - 1], s);
+    }
+    release(s);
+    if (rc != SQLITE_DONE) {
+        colleague_overrides_free(list, count);
+        return fail(st, "reading colleague changes");
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+int store_override_list(struct store *st, const char *user, struct colleague_override **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = stmt(st, SQL_OVERRIDE_LIST);
+    bind_text(s, 1, user);
+    return collect_overrides(st, s, out, n);
+}
+
+int store_override_get(struct store *st, const char *user, const char *contact, struct colleague_override *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = stmt(st, SQL_OVERRIDE_ONE);
+    bind_text(s, 1, user);
+    bind_text(s, 2, contact);
+    struct colleague_override *found;
+    size_t n;
+    if (collect_overrides(st, s, &found, &n) != 0) return -1;
+    if (n == 0) return 0;
+    *out = found[0];
+    free(found);
+    return 1;
+}
+
+static int write_override(struct store *st, const char *user, const struct colleague_override *ov,
+                          sqlite3_int64 *id)
+{
+    sqlite3_stmt *s = stmt(st, SQL_OVERRIDE_UPSERT);
+    bind_text(s, 1, user);
+    bind_text(s, 2, ov->contact);
+    sqlite3_bind_int(s, 3, ov->removed);
+    bind_text(s, 4, ov->name);
+    sqlite3_bind_int(s, 5, ov->has_groups);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *id = sqlite3_column_int64(s, 0);
+    release(s);
+    return rc == SQLITE_ROW ? 0 : fail(st, "writing a colleague change");
+}
+
+/* Replaces the override's groups; none are stored unless has_groups. */
+static int write_override_groups(struct store *st, sqlite3_int64 override_id, const struct colleague_override *ov)
+{
+    sqlite3_stmt *s = stmt(st, SQL_OVERRIDE_GROUPS_DELETE);
+    sqlite3_bind_int64(s, 1, override_id);
+    int rc = sqlite3_step(s);
+    release(s);
+    if (rc != SQLITE_DONE) return fail(st, "replacing colleague groups");
+    size_t n_groups = ov->has_groups ? ov->n_groups : 0;
+    for (size_t i = 0; i < n_groups; i++) {
+        s = stmt(st, SQL_OVERRIDE_GROUP_INSERT);
+        sqlite3_bind_int64(s, 1, override_id);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)i);
+        bind_text(s, 3, ov->groups[i]);
+        rc = sqlite3_step(s);
+        release(s);
+        if (rc != SQLITE_DONE) return fail(st, "writing a colleague group");
+    }
+    return 0;
+}
+
+int store_override_put(struct store *st, const char *user, const struct colleague_override *ov,
+                       unsigned long long *new_version)
+{
+    sqlite3_int64 id;
+    if (begin_write(st) != 0) return -1;
+    if (write_override(st, user, ov, &id) != 0 || write_override_groups(st, id, ov) != 0 ||
+        bump_version(st, user, new_version) != 0 || commit(st) != 0)
+        return rollback(st);
+    return 0;
+}
+
+/* Runs a statement bound to `user` alone; -1 (logged) unless it completes. */
+static int run_for_user(struct store *st, enum stmt_id id, const char *user, const char *what)
+{
+    sqlite3_stmt *s = stmt(st, id);
+    bind_text(s, 1, user);
+    int rc = sqlite3_step(s);
+    release(s);
+    return rc == SQLITE_DONE ? 0 : fail(st, what);
+}
+
+int store_override_clear(struct store *st, const char *user, unsigned long long *new_version)
+{
+    if (begin_write(st) != 0) return -1;
+    if (run_for_user(st, SQL_OVERRIDE_CLEAR_GROUPS, user, "clearing colleague groups") != 0 ||
+        run_for_user(st, SQL_OVERRIDE_CLEAR, user, "clearing colleague changes") != 0)
+        return rollback(st);
+    int cleared = sqlite3_changes(st->db);
+    int rc = cleared > 0 ? bump_version(st, user, new_version) : read_version(st, user, new_version);
+    if (rc != 0 || commit(st) != 0) return rollback(st);
+    return cleared;
+}
+
+int store_override_removed_either(struct store *st, const char *a, const char *b)
+{
+    sqlite3_stmt *s = stmt(st, SQL_OVERRIDE_REMOVED_EITHER);
+    bind_text(s, 1, a);
+    bind_text(s, 2, b);
+    int rc = sqlite3_step(s);
+    release(s);
+    if (rc == SQLITE_ROW) return 1;
+    return rc == SQLITE_DONE ? 0 : fail(st, "reading colleague removals");
 }
 
 /* ---- offline messages ---------------------------------------------------- */

@@ -1,12 +1,14 @@
-/* store: the durable store (SPEC IM-3, IM-4): rosters with their versions
- * and offline messages, in one SQLite database DIR/imref.db (WAL,
- * synchronous=FULL: a call that returned success is committed and survives
- * kill -9). The handle owns the connection and its prepared statements.
- * Strings passed in are borrowed; everything handed out (items, messages)
- * is malloc'd and the caller frees it with the matching *_clear/_free. */
+/* store: the durable store (SPEC IM-3, IM-4, ROST-6): rosters with their
+ * versions, the users' changes to Colleagues items and offline messages, in
+ * one SQLite database DIR/imref.db (WAL, synchronous=FULL: a call that
+ * returned success is committed and survives kill -9). The handle owns the
+ * connection and its prepared statements. Strings passed in are borrowed;
+ * everything handed out (items, overrides, messages) is malloc'd and the
+ * caller frees it with the matching *_clear/_free. */
 #ifndef IMREF_STORE_H
 #define IMREF_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -61,5 +63,31 @@ int store_offline_delete_upto(struct store *st, const char *user, long long upto
 void offline_msgs_free(struct offline_msg *msgs, size_t n);
 /* 0 on error (logged). */
 size_t store_offline_count(struct store *st, const char *user);
+
+/* One user's change to one colleague item: removed, or a different name
+ * and/or groups (ROST-6, ROST-7). Changing it bumps the user's roster
+ * version (the one store_roster_version reports). */
+struct colleague_override {
+    char *contact;
+    bool removed;
+    char *name;      /* NULL: the full name */
+    char **groups;
+    size_t n_groups;
+    bool has_groups; /* false: "Colleagues" */
+};
+/* 1 found (out filled; colleague_override_clear it), 0 absent, -1 error. */
+int store_override_get(struct store *st, const char *user, const char *contact, struct colleague_override *out);
+/* All of the user's overrides (colleague_overrides_free them). 0 or -1. */
+int store_override_list(struct store *st, const char *user, struct colleague_override **out, size_t *n);
+/* Insert or replace the override for ov->contact; bumps and returns the
+ * user's version. 0 or -1. */
+int store_override_put(struct store *st, const char *user, const struct colleague_override *ov,
+                       unsigned long long *new_version);
+/* ROST-7: removes all of the user's overrides; returns how many (>= 0) or -1; bumps the version when > 0. */
+int store_override_clear(struct store *st, const char *user, unsigned long long *new_version);
+/* Is the pair's colleague presence cut (either side removed the other)? */
+int store_override_removed_either(struct store *st, const char *a, const char *b); /* 1 yes, 0 no, -1 error */
+void colleague_override_clear(struct colleague_override *ov);
+void colleague_overrides_free(struct colleague_override *ovs, size_t n);
 
 #endif

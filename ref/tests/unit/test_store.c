@@ -1,5 +1,7 @@
 /* Unit tests for store.c: rosters with versions (IM-3) and offline messages
- * (IM-4), durability across a restart and across kill -9 of the writer. */
+ * (IM-4), durability across a restart and across kill -9 of the writer; the
+ * users' changes to Colleagues items (ROST-5..7) sharing the roster version,
+ * and the upgrade of a schema-version-1 database. */
 #include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -222,7 +224,7 @@ static void test_im3_im4_reopen_finds_everything(void **state)
     sqlite3_finalize(s);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(s, 0), 1);
+    assert_int_equal(sqlite3_column_int(s, 0), 2);
     sqlite3_finalize(s);
     sqlite3_close(db);
 }
@@ -410,6 +412,278 @@ static void test_im4_open_errors_are_logged(void **state)
     free(log);
 }
 
+/* ---- changes to Colleagues items (ROST-5, ROST-6, ROST-7) ---------------- */
+
+static struct colleague_override make_override(const char *contact, bool removed, const char *name,
+                                               const char **groups, size_t n_groups, bool has_groups)
+{
+    struct colleague_override ov = { (char *)contact, removed, (char *)name, (char **)groups, n_groups,
+                                     has_groups };
+    return ov;
+}
+
+static void assert_override_equal(const struct colleague_override *got, const struct colleague_override *want)
+{
+    assert_string_equal(got->contact, want->contact);
+    assert_int_equal(got->removed, want->removed);
+    if (want->name) assert_string_equal(got->name, want->name);
+    else assert_null(got->name);
+    assert_int_equal(got->has_groups, want->has_groups);
+    size_t want_groups = want->has_groups ? want->n_groups : 0;
+    assert_int_equal(got->n_groups, want_groups);
+    for (size_t i = 0; i < want_groups; i++) assert_string_equal(got->groups[i], want->groups[i]);
+}
+
+static unsigned long long version_of(struct store *st, const char *user)
+{
+    unsigned long long v = 12345;
+    assert_int_equal(store_roster_version(st, user, &v), 0);
+    return v;
+}
+
+/* ROST-6: put/get/list; replacing keeps the place; every change bumps the
+ * one per-user roster version, shared with the stored roster items. */
+static void test_rost6_override_put_get_list_versions(void **state)
+{
+    struct fixture *f = *state;
+    const char *user = "alice@localhost";
+    unsigned long long v = 0;
+    struct colleague_override got;
+
+    assert_int_equal(store_override_get(f->st, user, "bob@localhost", &got), 0);
+    struct colleague_override bob = make_override("bob@localhost", true, NULL, NULL, 0, false);
+    assert_int_equal(store_override_put(f->st, user, &bob, &v), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(version_of(f->st, user), 1);
+
+    /* a roster item continues the same sequence */
+    struct roster_item dave = make_item("dave@example.com", "Dave", SUB_BOTH, NULL, 0);
+    assert_int_equal(store_roster_put(f->st, user, &dave, &v), 0);
+    assert_int_equal(v, 2);
+
+    const char *groups[] = { "Friends", "Work" };
+    struct colleague_override carol = make_override("carol@localhost", false, "Caro", groups, 2, true);
+    assert_int_equal(store_override_put(f->st, user, &carol, &v), 0);
+    assert_int_equal(v, 3);
+    assert_int_equal(store_override_get(f->st, user, "carol@localhost", &got), 1);
+    assert_override_equal(&got, &carol);
+    colleague_override_clear(&got);
+
+    /* bob restored with a new name and no group at all: replaced in place */
+    bob = make_override("bob@localhost", false, "Robert", NULL, 0, true);
+    assert_int_equal(store_override_put(f->st, user, &bob, &v), 0);
+    assert_int_equal(v, 4);
+    /* carol back to the default groups: the stored groups are dropped */
+    carol = make_override("carol@localhost", false, "Caro", groups, 2, false);
+    assert_int_equal(store_override_put(f->st, user, &carol, &v), 0);
+    assert_int_equal(v, 5);
+    assert_int_equal(version_of(f->st, user), 5);
+
+    struct colleague_override *list;
+    size_t n;
+    assert_int_equal(store_override_list(f->st, user, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_override_equal(&list[0], &bob);
+    assert_override_equal(&list[1], &carol);
+    colleague_overrides_free(list, n);
+
+    /* the stored roster is untouched; other users see nothing */
+    struct roster_item *items;
+    assert_int_equal(store_roster_get(f->st, user, &items, &n, &v), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(items[0].jid, "dave@example.com");
+    assert_int_equal(v, 5);
+    roster_items_free(items, n);
+    assert_int_equal(store_override_list(f->st, "bob@localhost", &list, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(list);
+    assert_int_equal(store_override_get(f->st, "bob@localhost", "carol@localhost", &got), 0);
+    assert_int_equal(store_override_get(f->st, user, "Carol@localhost", &got), 0); /* exact match */
+    assert_int_equal(version_of(f->st, "bob@localhost"), 0);
+}
+
+/* ROST-5: a removal by either side cuts the pair; renaming does not. */
+static void test_rost5_removed_either_direction(void **state)
+{
+    struct fixture *f = *state;
+    unsigned long long v;
+    const char *a = "alice@localhost", *b = "bob@localhost", *c = "carol@localhost";
+
+    assert_int_equal(store_override_removed_either(f->st, a, b), 0);
+    struct colleague_override removed_b = make_override(b, true, NULL, NULL, 0, false);
+    assert_int_equal(store_override_put(f->st, a, &removed_b, &v), 0);
+    assert_int_equal(store_override_removed_either(f->st, a, b), 1);
+    assert_int_equal(store_override_removed_either(f->st, b, a), 1);
+    assert_int_equal(store_override_removed_either(f->st, a, c), 0);
+    assert_int_equal(store_override_removed_either(f->st, c, b), 0);
+
+    struct colleague_override renamed_a = make_override(a, false, "Al", NULL, 0, false);
+    assert_int_equal(store_override_put(f->st, c, &renamed_a, &v), 0);
+    assert_int_equal(store_override_removed_either(f->st, a, c), 0);
+    assert_int_equal(store_override_removed_either(f->st, c, a), 0);
+
+    /* bob removes carol: cut from carol's side too */
+    struct colleague_override removed_c = make_override(c, true, NULL, NULL, 0, false);
+    assert_int_equal(store_override_put(f->st, b, &removed_c, &v), 0);
+    assert_int_equal(store_override_removed_either(f->st, c, b), 1);
+
+    /* alice takes bob back: the pair flows again */
+    struct colleague_override restored_b = make_override(b, false, NULL, NULL, 0, false);
+    assert_int_equal(store_override_put(f->st, a, &restored_b, &v), 0);
+    assert_int_equal(store_override_removed_either(f->st, b, a), 0);
+    assert_int_equal(store_override_removed_either(f->st, a, b), 0);
+}
+
+/* ROST-7: clearing drops every change of the user (and only that user's),
+ * keeps the contacts the user added, and bumps the version only if it
+ * dropped something. */
+static void test_rost7_clear_keeps_added_contacts(void **state)
+{
+    struct fixture *f = *state;
+    const char *user = "alice@localhost";
+    unsigned long long v;
+    const char *groups[] = { "Mine" };
+
+    struct roster_item added = make_item("zoe@example.com", "Zoe", SUB_BOTH, groups, 1);
+    assert_int_equal(store_roster_put(f->st, user, &added, &v), 0);
+    struct colleague_override bob = make_override("bob@localhost", true, NULL, NULL, 0, false);
+    struct colleague_override carol = make_override("carol@localhost", false, "C", groups, 1, true);
+    assert_int_equal(store_override_put(f->st, user, &bob, &v), 0);
+    assert_int_equal(store_override_put(f->st, user, &carol, &v), 0);
+    assert_int_equal(store_override_put(f->st, "bob@localhost", &carol, &v), 0);
+    unsigned long long before = version_of(f->st, user);
+    assert_int_equal(before, 3);
+
+    assert_int_equal(store_override_clear(f->st, user, &v), 2);
+    assert_int_equal(v, 4);
+    assert_int_equal(version_of(f->st, user), 4);
+    struct colleague_override *list;
+    size_t n;
+    assert_int_equal(store_override_list(f->st, user, &list, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_override_removed_either(f->st, user, "bob@localhost"), 0);
+
+    v = 0;
+    assert_int_equal(store_override_clear(f->st, user, &v), 0);
+    assert_int_equal(v, 4);
+    assert_int_equal(version_of(f->st, user), 4);
+
+    struct roster_item *items;
+    assert_int_equal(store_roster_get(f->st, user, &items, &n, &v), 0);
+    assert_int_equal(n, 1);
+    assert_item_equal(&items[0], &added);
+    roster_items_free(items, n);
+
+    assert_int_equal(store_override_list(f->st, "bob@localhost", &list, &n), 0);
+    assert_int_equal(n, 1);
+    assert_override_equal(&list[0], &carol);
+    colleague_overrides_free(list, n);
+}
+
+/* ROST-6: the changes survive a restart. */
+static void test_rost6_overrides_survive_reopen(void **state)
+{
+    struct fixture *f = *state;
+    unsigned long long v;
+    const char *groups[] = { "Team", "Lunch" };
+    struct colleague_override bob = make_override("bob@localhost", true, NULL, NULL, 0, false);
+    struct colleague_override carol = make_override("carol@localhost", false, "Carol C.", groups, 2, true);
+    assert_int_equal(store_override_put(f->st, "alice@localhost", &bob, &v), 0);
+    assert_int_equal(store_override_put(f->st, "alice@localhost", &carol, &v), 0);
+
+    reopen(f);
+    assert_int_equal(version_of(f->st, "alice@localhost"), 2);
+    struct colleague_override *list;
+    size_t n;
+    assert_int_equal(store_override_list(f->st, "alice@localhost", &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_override_equal(&list[0], &bob);
+    assert_override_equal(&list[1], &carol);
+    colleague_overrides_free(list, n);
+    assert_int_equal(store_override_removed_either(f->st, "bob@localhost", "alice@localhost"), 1);
+}
+
+/* The schema imref wrote before the Colleagues changes existed (version 1). */
+static const char schema_v1[] =
+    "CREATE TABLE roster_version (user TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE roster_item (id INTEGER PRIMARY KEY, user TEXT NOT NULL, jid TEXT NOT NULL, name TEXT,"
+    "  subscription TEXT NOT NULL, ask_out INTEGER NOT NULL, pending_in INTEGER NOT NULL,"
+    "  preapproved INTEGER NOT NULL, item_exists INTEGER NOT NULL, UNIQUE (user, jid));"
+    "CREATE TABLE roster_group (item_id INTEGER NOT NULL, pos INTEGER NOT NULL, name TEXT NOT NULL,"
+    "  PRIMARY KEY (item_id, pos)) WITHOUT ROWID;"
+    "CREATE TABLE offline (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, stamp INTEGER NOT NULL,"
+    "  xml TEXT NOT NULL);"
+    "CREATE INDEX offline_by_user ON offline (user, id);"
+    "INSERT INTO roster_version VALUES ('alice@localhost', 7);"
+    "INSERT INTO roster_item VALUES (1, 'alice@localhost', 'zoe@example.com', 'Zoe', 'both', 0, 0, 0, 1);"
+    "INSERT INTO roster_group VALUES (1, 0, 'Friends');"
+    "INSERT INTO offline (user, stamp, xml) VALUES ('alice@localhost', 1700000000, '<message/>');"
+    "PRAGMA user_version = 1;";
+
+static int user_version(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/imref.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *s;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    int version = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return version;
+}
+
+/* A version-1 database opens, keeps its rosters, versions and messages,
+ * and gains the Colleagues changes (schema version 2, once). */
+static void test_rost6_migrates_version1_database(void **state)
+{
+    struct fixture *f = *state;
+    char dir[128], path[160];
+    snprintf(dir, sizeof dir, "%s/v1", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/imref.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, schema_v1, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *st = NULL;
+    struct buf err;
+    buf_init(&err);
+    int rc = store_open(dir, &st, &err);
+    if (rc != 0) print_error("store_open: %s\n", err.data);
+    assert_int_equal(rc, 0);
+    buf_free(&err);
+    assert_int_equal(user_version(dir), 2);
+
+    struct roster_item *items;
+    size_t n;
+    unsigned long long v;
+    assert_int_equal(store_roster_get(st, "alice@localhost", &items, &n, &v), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(v, 7);
+    assert_string_equal(items[0].jid, "zoe@example.com");
+    assert_int_equal(items[0].n_groups, 1);
+    assert_string_equal(items[0].groups[0], "Friends");
+    roster_items_free(items, n);
+    assert_int_equal(store_offline_count(st, "alice@localhost"), 1);
+
+    struct colleague_override bob = make_override("bob@localhost", true, NULL, NULL, 0, false);
+    assert_int_equal(store_override_put(st, "alice@localhost", &bob, &v), 0);
+    assert_int_equal(v, 8);
+    store_close(st);
+
+    /* opening again does not migrate twice */
+    buf_init(&err);
+    assert_int_equal(store_open(dir, &st, &err), 0);
+    buf_free(&err);
+    assert_int_equal(user_version(dir), 2);
+    assert_int_equal(store_override_removed_either(st, "bob@localhost", "alice@localhost"), 1);
+    store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -420,6 +694,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_im4_large_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_im4_kill9_keeps_acknowledged_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_im4_open_errors_are_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rost6_override_put_get_list_versions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rost5_removed_either_direction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rost7_clear_keeps_added_contacts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rost6_overrides_survive_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rost6_migrates_version1_database, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
