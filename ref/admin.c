@@ -16,6 +16,7 @@
 #include "jid.h"
 #include "json.h"
 #include "log.h"
+#include "roster.h"
 #include "server.h"
 #include "service.h"
 #include "usersedit.h"
@@ -328,6 +329,43 @@ static int act_user_kick(struct admin_call *call)
 
 
 
+/* ROST-7, ADM-5: Restore IM Contact List, for one or more users (JIDs
+ * separated by spaces or commas). */
+static int act_user_restore_contacts(struct admin_call *call)
+{
+    const char *list = need(call, "jid");
+    if (!list) return -1;
+    char *copy = xstrdup(list), *save = NULL;
+    int rc = 0;
+    jsonw_array_begin(call->out);
+    for (char *tok = strtok_r(copy, " ,", &save); tok && rc == 0; tok = strtok_r(NULL, " ,", &save)) {
+        struct jid j = { 0 };
+        if (jid_parse(tok, &j) < 0 || !j.node || !directory_find_user(call->srv->dir, j.node, j.domain)) {
+            buf_printf(call->err, "no such user %s", tok);
+            rc = -1;
+        } else {
+            int discarded = roster_restore_colleagues(call->srv, j.node, j.domain);
+            if (discarded < 0) {
+                buf_printf(call->err, "cannot restore the contact list of %s (see the Error log)", tok);
+                rc = -1;
+            } else {
+                char *bare = jid_bare(&j);
+                jsonw_object_begin(call->out);
+                jsonw_key(call->out, "jid");
+                jsonw_string(call->out, bare);
+                jsonw_key(call->out, "discarded");
+                jsonw_int(call->out, discarded);
+                jsonw_object_end(call->out);
+                free(bare);
+            }
+        }
+        jid_clear(&j);
+    }
+    jsonw_array_end(call->out);
+    free(copy);
+    return rc;
+}
+
 /* SEC-8: lifts an account lockout. */
 static int act_user_unlock(struct admin_call *call)
 {
@@ -455,6 +493,7 @@ static const struct admin_action {
     { "user.set", act_user_set },
     { "user.kick", act_user_kick },
     { "user.unlock", act_user_unlock },
+    { "user.restore-contacts", act_user_restore_contacts },
     { "group.list", act_group_list },
     { "group.add", act_group_add },
     { "group.remove", act_group_remove },

@@ -12,6 +12,7 @@
 #include <ev.h>
 
 #include "c2s.h"
+#include "colleagues.h"
 #include "config.h"
 #include "control.h"
 #include "directory.h"
@@ -140,6 +141,7 @@ static int load_state(struct server *srv, const char *dir)
         goto out;
     }
     policy_warn_unknown_access(srv->cfg, srv->dir);
+    srv->colleagues = colleagues_build(srv->dir, srv->cfg->maximum_roster);   /* ROST-1..4 */
     if (store_open(srv->cfg->store_path, &srv->store, &err) < 0) {
         fprintf(stderr, "imrefd: %s\n", err.data);
         log_write(LOG_ERROR, "store: %s", err.data);
@@ -160,6 +162,7 @@ static void free_state(struct server *srv)
     hammer_free(srv->hammer);
     tls_server_free(srv->tls);
     store_close(srv->store);
+    colleagues_free(srv->colleagues);
     directory_free(srv->dir);
     config_free(srv->cfg);
 }

@@ -7,6 +7,8 @@
 #include "directory.h"
 #include "offline.h"
 #include "roster.h"
+#include "rosterview.h"
+#include "colleagues.h"
 #include "router.h"
 #include "server.h"
 #include "session.h"
@@ -64,6 +66,32 @@ static bool may_exchange(struct server *srv, const struct session *s, const char
     return ok;
 }
 
+/* Calls fn for each colleague of the session's account with an available
+ * resource, between whom presence flows (ROST-5). */
+static void foreach_present_colleague(struct server *srv, const struct session *me,
+                                      void (*fn)(struct server *srv, const char *bare, void *ctx), void *ctx)
+{
+    if (!srv->colleagues || !colleagues_is_member(srv->colleagues, me->node, me->domain)) return;
+    size_t n = 0;
+    const struct dir_user *const *members = colleagues_members(srv->colleagues, me->domain, &n);
+    struct buf bare;
+    buf_init(&bare);
+    for (size_t i = 0; i < n; i++) {
+        buf_reset(&bare);
+        buf_printf(&bare, "%s@%s", members[i]->name, members[i]->domain);
+        bool available = false;
+        for (struct session *s = sessions_of(srv->sessions, bare.data); s && !available; s = s->next)
+            available = s->available;
+        if (available && rosterview_colleague_presence(srv, me->node, me->domain, bare.data)) fn(srv, bare.data, ctx);
+    }
+    buf_free(&bare);
+}
+
+static void send_to_colleague(struct server *srv, const char *bare, void *ctx)
+{
+    send_to_available(srv, bare, ctx);
+}
+
 static void broadcast(struct server *srv, struct session *from, xnode *st)
 {
     struct roster_item *items = NULL;
@@ -71,13 +99,26 @@ static void broadcast(struct server *srv, struct session *from, xnode *st)
     unsigned long long ver;
     if (store_roster_get(srv->store, from->bare_jid, &items, &n, &ver) == 0) {
         for (size_t i = 0; i < n; i++)
-            if (sub_has_from(items[i].state.sub) && may_exchange(srv, from, items[i].jid))
+            if (sub_has_from(items[i].state.sub) && may_exchange(srv, from, items[i].jid) &&
+                !rosterview_colleague(srv, from->node, from->domain, items[i].jid))
                 send_to_available(srv, items[i].jid, st);
     }
+    foreach_present_colleague(srv, from, send_to_colleague, st);
     roster_items_free(items, n);
     /* RFC 6121 §4.2.2, §4.4.2: every available resource of the account,
      * the sending one included. */
     send_to_available(srv, from->bare_jid, st);
+}
+
+/* The current presence of every available resource of `bare` to `me`. */
+static void send_presence_to_me(struct server *srv, const char *bare, void *ctx)
+{
+    struct session *me = ctx;
+    for (struct session *s = sessions_of(srv->sessions, bare); s; s = s->next) {
+        if (!s->available || !s->presence) continue;
+        xnode_set_attr(s->presence, "to", me->full_jid);
+        router_send(me, s->presence);
+    }
 }
 
 /* Initial presence: the presence of everyone the account is subscribed to
@@ -90,13 +131,8 @@ static void probe_contacts(struct server *srv, struct session *me)
     if (store_roster_get(srv->store, me->bare_jid, &items, &n, &ver) < 0) return;
     for (size_t i = 0; i < n; i++) {
         if (!may_exchange(srv, me, items[i].jid)) continue;
-        if (sub_has_to(items[i].state.sub)) {
-            for (struct session *s = sessions_of(srv->sessions, items[i].jid); s; s = s->next) {
-                if (!s->available || !s->presence) continue;
-                xnode_set_attr(s->presence, "to", me->full_jid);
-                router_send(me, s->presence);
-            }
-        }
+        bool colleague = rosterview_colleague(srv, me->node, me->domain, items[i].jid) != NULL;
+        if (sub_has_to(items[i].state.sub) && !colleague) send_presence_to_me(srv, items[i].jid, me);
         if (items[i].state.pending_in) {
             xnode *req = xnode_new("presence", "jabber:client");
             xnode_set_attr(req, "type", "subscribe");
@@ -107,6 +143,7 @@ static void probe_contacts(struct server *srv, struct session *me)
         }
     }
     roster_items_free(items, n);
+    foreach_present_colleague(srv, me, send_presence_to_me, me);
     for (struct session *s = sessions_of(srv->sessions, me->bare_jid); s; s = s->next) {
         if (s == me || !s->available || !s->presence) continue;
         xnode_set_attr(s->presence, "to", me->full_jid);

@@ -3,11 +3,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
+#include "colleagues.h"
+#include "directory.h"
 #include "jid.h"
 #include "log.h"
 #include "presence.h"
+#include "rosterview.h"
 #include "router.h"
 #include "server.h"
 #include "session.h"
@@ -33,10 +37,6 @@ void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed
     }
 }
 
-static void version_text(unsigned long long v, char *out, size_t n)
-{
-    snprintf(out, n, "%llu", v);
-}
 
 void roster_push(struct server *srv, const char *user, const struct roster_item *item,
                  unsigned long long version, bool removed)
@@ -44,8 +44,8 @@ void roster_push(struct server *srv, const char *user, const struct roster_item 
     xnode *iq = xnode_new("iq", "jabber:client");
     xnode_set_attr(iq, "type", "set");
     xnode *q = xnode_add_child(iq, "query", NS_ROSTER);
-    char ver[32];
-    version_text(version, ver, sizeof ver);
+    char ver[48];
+    rosterview_version(srv, version, ver, sizeof ver);
     xnode_set_attr(q, "ver", ver);
     roster_item_to_xml(q, item, removed);
     for (struct session *s = sessions_of(srv->sessions, user); s; s = s->next) {
@@ -75,22 +75,19 @@ static void roster_get(struct server *srv, struct session *from, const xnode *iq
 {
     struct roster_item *items = NULL;
     size_t n = 0;
-    unsigned long long version = 0;
-    if (store_roster_get(srv->store, from->bare_jid, &items, &n, &version) < 0) {
+    char ver[48];
+    if (rosterview_load(srv, from->node, from->domain, &items, &n, ver, sizeof ver) < 0) {
         router_bounce(srv, from, iq, "wait", "internal-server-error", NULL);
         return;
     }
     from->interested = true;
-    char ver[32];
-    version_text(version, ver, sizeof ver);
     const char *client_ver = xnode_attr(q, "ver");
     if (client_ver && strcmp(client_ver, ver) == 0) {
         roster_result(from, iq, NULL);   /* RFC 6121 §2.6.3: up to date */
     } else {
         xnode *query = xnode_new("query", NS_ROSTER);
         xnode_set_attr(query, "ver", ver);
-        for (size_t i = 0; i < n; i++)
-            if (items[i].state.exists) roster_item_to_xml(query, &items[i], false);
+        for (size_t i = 0; i < n; i++) roster_item_to_xml(query, &items[i], false);
         roster_result(from, iq, query);
         xnode_free(query);
     }
@@ -118,8 +115,35 @@ static int read_groups(const xnode *item, struct roster_item *out)
     return 0;
 }
 
+/* ROST-6: the user's change to a Colleagues item is kept as an override;
+ * the item (or its removal) is pushed. */
+static void colleague_change(struct server *srv, struct session *from, const xnode *iq,
+                             const struct dir_user *colleague, struct colleague_override *ov)
+{
+    unsigned long long version = 0;
+    if (store_override_put(srv->store, from->bare_jid, ov, &version) < 0) {
+        router_bounce(srv, from, iq, "wait", "internal-server-error", NULL);
+        return;
+    }
+    roster_result(from, iq, NULL);
+    struct roster_item it;
+    rosterview_colleague_item(colleague, ov, &it);
+    roster_push(srv, from->bare_jid, &it, version, ov->removed);
+    roster_item_clear(&it);
+}
+
 static void roster_remove(struct server *srv, struct session *from, const xnode *iq, const char *contact)
 {
+    const struct dir_user *colleague = rosterview_colleague(srv, from->node, from->domain, contact);
+    struct colleague_override prev = { 0 };
+    bool already_removed = colleague && store_override_get(srv->store, from->bare_jid, contact, &prev) > 0 &&
+                           prev.removed;
+    colleague_override_clear(&prev);
+    if (colleague && !already_removed) {
+        struct colleague_override ov = { .contact = (char *)contact, .removed = true };
+        colleague_change(srv, from, iq, colleague, &ov);
+        return;
+    }
     struct roster_item cur = { 0 };
     int found = store_roster_get_item(srv->store, from->bare_jid, contact, &cur);
     if (found > 0 && !cur.state.exists) found = 0;   /* only a pending request */
@@ -165,6 +189,24 @@ static void roster_set(struct server *srv, struct session *from, const xnode *iq
         free(bare);
         return;
     }
+    const struct dir_user *colleague = rosterview_colleague(srv, from->node, from->domain, bare);
+    if (colleague) {
+        /* A new name or groups for a Colleagues item (ROST-6). */
+        struct roster_item groups = { 0 };
+        if (read_groups(item, &groups) < 0) {
+            roster_item_clear(&groups);
+            free(bare);
+            router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+            return;
+        }
+        const char *name = xnode_attr(item, "name");
+        struct colleague_override ov = { .contact = bare, .name = (char *)name, .groups = groups.groups,
+                                         .n_groups = groups.n_groups, .has_groups = true };
+        colleague_change(srv, from, iq, colleague, &ov);
+        roster_item_clear(&groups);
+        free(bare);
+        return;
+    }
     struct roster_item it = { 0 };
     int found = store_roster_get_item(srv->store, from->bare_jid, bare, &it);
     if (found < 0) {
@@ -205,4 +247,96 @@ void roster_handle_iq(struct server *srv, struct session *from, const xnode *iq)
     const char *type = xnode_attr(iq, "type");
     if (type && strcmp(type, "get") == 0) roster_get(srv, from, iq, q);
     else if (type && strcmp(type, "set") == 0) roster_set(srv, from, iq, q);
+}
+
+/* ---- Colleagues changes (ROST-7, ROST-8) ---------------------------------- */
+
+static bool online_interested(struct server *srv, const char *bare)
+{
+    for (struct session *s = sessions_of(srv->sessions, bare); s; s = s->next)
+        if (s->interested) return true;
+    return false;
+}
+
+/* Pushes to `owner` the Colleagues item for `colleague` (with the owner's
+ * override) or its removal. */
+static void push_colleague(struct server *srv, const char *owner, const struct dir_user *colleague, bool removed)
+{
+    if (!online_interested(srv, owner)) return;
+    struct buf jid;
+    buf_init(&jid);
+    buf_printf(&jid, "%s@%s", colleague->name, colleague->domain);
+    struct colleague_override ov = { 0 };
+    int has = store_override_get(srv->store, owner, jid.data, &ov);
+    unsigned long long version = 0;
+    if (has >= 0 && !(has && ov.removed && !removed) && store_roster_version(srv->store, owner, &version) == 0) {
+        struct roster_item it;
+        rosterview_colleague_item(colleague, has > 0 ? &ov : NULL, &it);
+        roster_push(srv, owner, &it, version, removed);
+        roster_item_clear(&it);
+    }
+    if (has > 0) colleague_override_clear(&ov);
+    buf_free(&jid);
+}
+
+struct change_ctx {
+    struct server *srv;
+    const struct colleagues *old, *now;
+};
+
+/* One user joined or left its domain's list: every other member (of the
+ * list the user is in now, or was in) gets the item or its removal, and
+ * the user gets theirs. */
+static void on_colleague_change(void *ctx, const struct dir_user *user, bool added)
+{
+    struct change_ctx *cc = ctx;
+    size_t n = 0;
+    const struct dir_user *const *members = colleagues_members(added ? cc->now : cc->old, user->domain, &n);
+    struct buf bare;
+    buf_init(&bare);
+    buf_printf(&bare, "%s@%s", user->name, user->domain);
+    struct buf other;
+    buf_init(&other);
+    for (size_t i = 0; i < n; i++) {
+        const struct dir_user *m = members[i];
+        if (m == user || (strcasecmp(m->name, user->name) == 0 && strcasecmp(m->domain, user->domain) == 0))
+            continue;
+        buf_reset(&other);
+        buf_printf(&other, "%s@%s", m->name, m->domain);
+        push_colleague(cc->srv, other.data, user, !added);
+        push_colleague(cc->srv, bare.data, m, !added);
+    }
+    buf_free(&other);
+    buf_free(&bare);
+}
+
+void roster_colleagues_changed(struct server *srv, const struct colleagues *old, const struct colleagues *now)
+{
+    struct change_ctx cc = { srv, old, now };
+    colleagues_diff(old, now, on_colleague_change, &cc);
+}
+
+int roster_restore_colleagues(struct server *srv, const char *node, const char *domain)
+{
+    struct buf bare;
+    buf_init(&bare);
+    buf_printf(&bare, "%s@%s", node, domain);
+    struct colleague_override *ovs = NULL;
+    size_t n = 0;
+    unsigned long long version = 0;
+    int cleared = -1;
+    if (store_override_list(srv->store, bare.data, &ovs, &n) == 0 &&
+        (cleared = store_override_clear(srv->store, bare.data, &version)) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            const struct dir_user *c = rosterview_colleague(srv, node, domain, ovs[i].contact);
+            if (!c) continue;                 /* no longer a colleague: nothing to show */
+            struct roster_item it;
+            rosterview_colleague_item(c, NULL, &it);
+            roster_push(srv, bare.data, &it, version, false);
+            roster_item_clear(&it);
+        }
+    }
+    colleague_overrides_free(ovs, n);
+    buf_free(&bare);
+    return cleared;
 }

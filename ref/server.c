@@ -5,10 +5,12 @@
 
 #include <openssl/rand.h>
 
+#include "colleagues.h"
 #include "config.h"
 #include "directory.h"
 #include "log.h"
 #include "policy.h"
+#include "roster.h"
 
 void server_new_id(struct server *srv, char *out, size_t outlen)
 {
@@ -23,12 +25,29 @@ bool server_hosts_domain(const struct server *srv, const char *domain)
     return config_find_domain(srv->cfg, domain) != NULL;
 }
 
+static void count_change(void *ctx, const struct dir_user *user, bool added)
+{
+    (void)user;
+    (void)added;
+    (*(size_t *)ctx)++;
+}
+
 int server_reload_users(struct server *srv, struct buf *err)
 {
     struct directory *dir = NULL;
     if (directory_load(srv->cfg->users_path, &dir, err) < 0) return -1;
-    directory_free(srv->dir);
+    struct directory *old_dir = srv->dir;
+    struct colleagues *old_colleagues = srv->colleagues;
     srv->dir = dir;
+    srv->colleagues = colleagues_build(dir, srv->cfg->maximum_roster);   /* ROST-3 at each rebuild */
+    size_t changes = 0;
+    colleagues_diff(old_colleagues, srv->colleagues, count_change, &changes);
+    if (changes) {
+        srv->colleagues_generation++;
+        roster_colleagues_changed(srv, old_colleagues, srv->colleagues);   /* ROST-8 */
+    }
+    colleagues_free(old_colleagues);
+    directory_free(old_dir);
     policy_warn_unknown_access(srv->cfg, dir);
     log_write(LOG_CONFIG, "reload: %s: %zu users", srv->cfg->users_path, directory_user_count(dir));
     return 0;

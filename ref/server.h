@@ -23,6 +23,7 @@ struct store;
 struct tls_server;
 struct sessions;
 struct hammer;
+struct colleagues;
 struct service;
 
 struct server {
@@ -33,6 +34,8 @@ struct server {
     struct tls_server *tls;
     struct sessions *sessions;
     struct hammer *hammer;           /* failed logins: anti-hammering, lockout */
+    struct colleagues *colleagues;   /* the automatic contact lists, built from dir */
+    unsigned long long colleagues_generation;   /* bumped when any list changes */
     struct service **services;
     size_t n_services;
     struct iqinfo_server info;

@@ -75,6 +75,8 @@ static void test_user_requests(void **state)
     assert_request(REQUEST("user", "disable", "a@b"), "{\"action\":\"user.disable\",\"jid\":\"a@b\"}\n");
     assert_request(REQUEST("user", "kick", "a@b"), "{\"action\":\"user.kick\",\"jid\":\"a@b\"}\n");
     assert_request(REQUEST("user", "unlock", "a@b"), "{\"action\":\"user.unlock\",\"jid\":\"a@b\"}\n");
+    assert_request(REQUEST("user", "restore-contacts", "a@b,c@d"),
+                   "{\"action\":\"user.restore-contacts\",\"jid\":\"a@b,c@d\"}\n");
     assert_request(REQUEST("user", "passwd", "a@b", "--password", "n"),
                    "{\"action\":\"user.passwd\",\"jid\":\"a@b\",\"password\":\"n\"}\n");
     assert_request(REQUEST("user", "set", "a@b", "Groups", "x,y"),
@@ -164,9 +166,9 @@ static void test_usage_errors(void **state)
     USAGE_ERROR("unknown command frob", "frob");
     USAGE_ERROR("unknown option --frob", "--frob", "connections");
     USAGE_ERROR("--dir needs a value", "--dir");
-    USAGE_ERROR("user takes one of: list, add, remove, enable, disable, passwd, set, kick, unlock", "user");
+    USAGE_ERROR("user takes one of: list, add, remove, enable, disable, passwd, set, kick, restore-contacts, unlock", "user");
     USAGE_ERROR("unknown command user frob; user takes one of: list, add, remove, enable, disable, passwd, "
-                "set, kick, unlock", "user", "frob");
+                "set, kick, restore-contacts, unlock", "user", "frob");
     USAGE_ERROR("user add needs --password", "user", "add", "a@b");
     USAGE_ERROR("user add needs JID --password PW [--name \"Full Name\"] [--email ADDRESS]", "user", "add",
                 "--password", "x");
