@@ -121,10 +121,13 @@ def _list(root, name, items):
 
 
 def mailserver_cfg(policy, services, ports, ip_groups=(), limits=None,
-                   debug=False):
+                   debug=False, maximum_roster=0):
     """Text of a mailserver.cfg in the CFG-1 format."""
     root = ET.Element('config')
-    _table(root, 'InstantMessaging', {'SendOutside': 0, 'MaximumRoster': 0})
+    # Colleagues (ROST) off unless a test asks: the IM tests expect the
+    # rosters their users build themselves.
+    _table(root, 'InstantMessaging', {'SendOutside': 0,
+                                      'MaximumRoster': maximum_roster})
     _table(root, 'Security', {'SecurityPolicy': policy,
                               'AuthenticationExceptionGroup': '',
                               'EncryptionExceptionGroup': '',
@@ -208,7 +211,7 @@ class Server:
     def __init__(self, build, cert, name, policy='NoRestrictions',
                  users=(), disabled=(), services=None, ip_groups=(),
                  limits=None, wait_for=('xmpp', 'xmpps'), configure=True,
-                 debug=False):
+                 debug=False, maximum_roster=0):
         self.build = build
         self.name = name
         self.dir = tempfile.mkdtemp(prefix='imref-it-%s-' % name)
@@ -220,6 +223,7 @@ class Server:
         self.stdout = self.stderr = None
         self.runs = 0
         self.debug = debug
+        self.maximum_roster = maximum_roster
         if configure:
             self.configure(cert, policy, users, disabled, ip_groups, limits)
 
@@ -229,7 +233,8 @@ class Server:
         shutil.copy(cert[1], os.path.join(self.dir, 'key.pem'))
         self.write_file('mailserver.cfg',
                         mailserver_cfg(policy, self.services, self.ports,
-                                       ip_groups, limits, self.debug))
+                                       ip_groups, limits, self.debug,
+                                       self.maximum_roster))
         for user in users:
             self.add_user(user)
         for user in disabled:

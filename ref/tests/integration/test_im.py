@@ -428,3 +428,42 @@ async def test_server_features(t):
         vcard = await uma.iq('get', "<vCard xmlns='vcard-temp'/>", to=to)
         check(vcard.findtext('{vcard-temp}vCard/{vcard-temp}FN') == full_name,
               'vcard of %s: %s' % (to or 'self', describe(vcard)))
+
+
+# -- the automatic contact list (ROST) --------------------------------------
+def item_jids(reply):
+    return sorted(item.get('jid') for item in roster_items(reply))
+
+
+@case('Colleagues: a removed colleague stays removed across a restart and a '
+      'kill -9 of the server; MaximumRoster=0 turns the list off',
+      'ROST-1 ROST-4 ROST-6')
+async def test_colleagues_survive_restart(t):
+    srv = t.server('colleagues', users=('uma', 'victor', 'wendy'),
+                   maximum_roster=300)
+    srv.start()
+    uma = await t.online('uma', server=srv)
+    check(item_jids(await roster_get(uma)) == [jid('victor'), jid('wendy')],
+          'colleagues of uma: %s' % item_jids(await roster_get(uma)))
+    reply = await uma.iq('set', "<query xmlns='%s'><item jid='%s' "
+                         "subscription='remove'/></query>"
+                         % (ROSTER, jid('victor')))
+    check(reply.get('type') == 'result', 'remove: %s' % describe(reply))
+    uma.close()
+    for stop_and_start in ('restart', 'kill -9'):
+        if stop_and_start == 'restart':
+            srv.stop()
+        else:
+            srv.kill9()
+        srv.start()
+        uma = await t.online('uma', server=srv)
+        check(item_jids(await roster_get(uma)) == [jid('wendy')],
+              'after a %s uma sees %s' % (stop_and_start,
+                                         item_jids(await roster_get(uma))))
+        uma.close()
+    # The same users with MaximumRoster=0: no automatic list at all.
+    off = t.server('nocolleagues', users=('uma', 'victor'), maximum_roster=0)
+    off.start()
+    uma = await t.online('uma', server=off)
+    check(item_jids(await roster_get(uma)) == [],
+          'MaximumRoster=0 roster: %s' % item_jids(await roster_get(uma)))
