@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,10 @@ static void service_on_accept(struct ev_loop *loop, ev_io *w, int revents)
             close(fd);          /* SVC-4: refused before any byte is read */
             continue;
         }
+        /* Stanzas are written whole: do not let Nagle hold their last
+         * segment back for a delayed ACK (a 40 ms stall per reply). */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         bool over = svc->cfg->max_connections && svc->connections >= svc->cfg->max_connections;
         svc->connections++;
         svc->on_accept(svc->srv, svc, fd, &peer, over);
