@@ -16,6 +16,41 @@ static const char *const log_names[LOG_KIND_COUNT] = {
 
 static int log_fds[LOG_KIND_COUNT] = { -1, -1, -1, -1, -1 };
 static bool debug_on;
+/* Before the first log_open lines are kept for the files; once closed,
+ * they only go to stderr. */
+static enum { LOGS_NOT_YET_OPEN, LOGS_OPEN, LOGS_CLOSED } log_state = LOGS_NOT_YET_OPEN;
+
+/* Lines written before log_open (the configuration's warnings, read before
+ * the log directory is known): kept, bounded, and written to their files
+ * when they open, so CFG-4's Warnings land in warning.log too. */
+#define EARLY_LINES_MAX 1000
+struct early_line {
+    enum log_kind kind;
+    char *text;
+};
+static struct early_line early_lines[EARLY_LINES_MAX];
+static size_t n_early_lines;
+
+static void write_line(int fd, const char *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) break;
+        off += (size_t)w;
+    }
+}
+
+static void flush_early_lines(void)
+{
+    for (size_t i = 0; i < n_early_lines; i++) {
+        struct early_line *e = &early_lines[i];
+        if (log_fds[e->kind] >= 0) write_line(log_fds[e->kind], e->text, strlen(e->text));
+        free(e->text);
+    }
+    n_early_lines = 0;
+}
 
 void log_format_stamp(time_t t, char *out, size_t outlen)
 {
@@ -44,6 +79,8 @@ int log_open(const char *dir, bool debug_enabled)
         }
         log_fds[k] = fd;
     }
+    log_state = LOGS_OPEN;
+    flush_early_lines();
     return 0;
 }
 
@@ -53,6 +90,7 @@ void log_close(void)
         if (log_fds[k] >= 0) close(log_fds[k]);
         log_fds[k] = -1;
     }
+    if (log_state == LOGS_OPEN) log_state = LOGS_CLOSED;
 }
 
 bool log_debug_enabled(void)
@@ -88,13 +126,12 @@ void log_write(enum log_kind kind, const char *fmt, ...)
     for (size_t i = strlen(stamp); i < line.len; i++)
         if (line.data[i] == '\n' || line.data[i] == '\r') line.data[i] = ' ';
     buf_append(&line, "\n", 1);
-    int fd = log_fds[kind] >= 0 ? log_fds[kind] : STDERR_FILENO;
-    size_t off = 0;
-    while (off < line.len) {
-        ssize_t w = write(fd, line.data + off, line.len - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) break;
-        off += (size_t)w;
+    if (log_state == LOGS_OPEN) {
+        if (log_fds[kind] >= 0) write_line(log_fds[kind], line.data, line.len);
+    } else {
+        write_line(STDERR_FILENO, line.data, line.len);
+        if (log_state == LOGS_NOT_YET_OPEN && n_early_lines < EARLY_LINES_MAX)
+            early_lines[n_early_lines++] = (struct early_line){ kind, xstrdup(line.data) };
     }
     buf_free(&line);
 }

@@ -3,7 +3,10 @@
  * directory; each line starts "[DD/Mon/YYYY HH:MM:SS] " in local time.
  * The module owns the open file descriptors; every line is one write(2)
  * with O_APPEND, so nothing is buffered in the process and nothing is lost
- * on exit. Before log_open (or after log_close) lines go to stderr. */
+ * on exit. Before the first log_open lines go to stderr and are also kept
+ * (up to 1000) for log_open to write to their files (the configuration's
+ * Warnings come before the log directory is known); after log_close they
+ * go to stderr only. */
 #ifndef IMREF_LOG_H
 #define IMREF_LOG_H
 

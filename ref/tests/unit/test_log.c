@@ -64,9 +64,38 @@ static void test_files_and_lines(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* CFG-4, LOG-2: a Warning written before the logs are open (the
+ * configuration is read first) still lands in warning.log. Runs first. */
+static void test_lines_before_open(void **state)
+{
+    char early_dir[] = "/tmp/imref-test-log-early-XXXXXX";
+    assert_non_null(mkdtemp(early_dir));
+    log_write(LOG_WARNING, "mailserver.cfg: MaximumRoster 'abc' is not a number; 300 is used");
+    assert_int_equal(log_open(early_dir, false), 0);
+    log_write(LOG_WARNING, "after open");
+    log_close();
+    char path[256];
+    snprintf(path, sizeof path, "%s/warning.log", early_dir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char text[512];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    char *first = strstr(text, "MaximumRoster 'abc'");
+    char *second = strstr(text, "after open");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_true(first < second);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", early_dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lines_before_open),
         cmocka_unit_test(test_stamp_format),
         cmocka_unit_test(test_files_and_lines),
     };
