@@ -284,6 +284,12 @@ static void send_presence_of(struct server *srv, const char *user, const char *c
     }
 }
 
+void presence_exchange(struct server *srv, const char *a, const char *b, bool available)
+{
+    send_presence_of(srv, a, b, available);
+    send_presence_of(srv, b, a, available);
+}
+
 void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev,
                            const xnode *original)
 {

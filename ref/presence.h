@@ -6,6 +6,8 @@
 #ifndef IMREF_PRESENCE_H
 #define IMREF_PRESENCE_H
 
+#include <stdbool.h>
+
 #include "jid.h"
 #include "subscription.h"
 #include "xnode.h"
@@ -19,6 +21,12 @@ void presence_outbound(struct server *srv, struct session *from, xnode *st, cons
 
 /* The session is going away: unavailable to everyone who saw it available. */
 void presence_session_ended(struct server *srv, struct session *s);
+
+/* Each account's available resources send their current presence (or,
+ * with available=false, unavailable) to the other's available resources:
+ * colleague presence starting or ending between two accounts (ROST-5,
+ * ROST-7, ROST-8). Both are prepared bare JIDs. */
+void presence_exchange(struct server *srv, const char *a, const char *b, bool available);
 
 /* The account `user` sends a subscription stanza (an OUT event) to
  * `contact` (both prepared bare JIDs); both rosters are updated and pushed.

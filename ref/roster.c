@@ -129,6 +129,8 @@ static void colleague_change(struct server *srv, struct session *from, const xno
     struct roster_item it;
     rosterview_colleague_item(colleague, ov, &it);
     roster_push(srv, from->bare_jid, &it, version, ov->removed);
+    /* ROST-5: removing a colleague ends the pair's presence both ways. */
+    if (ov->removed) presence_exchange(srv, from->bare_jid, it.jid, false);
     roster_item_clear(&it);
 }
 
@@ -305,6 +307,9 @@ static void on_colleague_change(void *ctx, const struct dir_user *user, bool add
         buf_printf(&other, "%s@%s", m->name, m->domain);
         push_colleague(cc->srv, other.data, user, !added);
         push_colleague(cc->srv, bare.data, m, !added);
+        /* Presence starts or ends with the list (ROST-5, ROST-8). */
+        if (!added || rosterview_colleague_presence(cc->srv, user->name, user->domain, other.data))
+            presence_exchange(cc->srv, bare.data, other.data, added);
     }
     buf_free(&other);
     buf_free(&bare);
@@ -333,6 +338,8 @@ int roster_restore_colleagues(struct server *srv, const char *node, const char *
             struct roster_item it;
             rosterview_colleague_item(c, NULL, &it);
             roster_push(srv, bare.data, &it, version, false);
+            if (ovs[i].removed && rosterview_colleague_presence(srv, node, domain, it.jid))
+                presence_exchange(srv, bare.data, it.jid, true);     /* ROST-5 again */
             roster_item_clear(&it);
         }
     }
