@@ -98,11 +98,17 @@ check:
 fuzz:
 	@echo "fuzz: targets arrive with the robustness issue (fuzz/README.md)"
 
-bench:
-	@echo "bench: the load generator arrives with the performance issue"
+# The cost of the automatic contact list (ROST): roster fetch and login
+# fan-out at 300 / 1,000 / 5,000 users (scripts/bench-roster).
+bench: $(BUILD)/roster_bench $(BUILD)/imrefd $(BUILD)/imrefctl
+	@scripts/bench-roster $(BUILD)
+
+$(BUILD)/roster_bench: $(BUILD)/bench/roster_bench.o $(CONF_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
 	rm -rf build build-asan
 
 -include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
 -include $(CONF_OBJS:.o=.d) $(BUILD)/conformance/imconform.d $(CONF_UNIT_SRCS:%.c=$(BUILD)/%.d)
+-include $(BUILD)/bench/roster_bench.d

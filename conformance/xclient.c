@@ -1092,6 +1092,11 @@ const char *xclient_tls_version(const struct xclient *c)
     return c->ssl ? SSL_get_version(c->ssl) : "";
 }
 
+int xclient_fd(const struct xclient *c)
+{
+    return c->fd;
+}
+
 const xnode *xclient_features(const struct xclient *c)
 {
     return c->features;

@@ -61,6 +61,11 @@ struct xclient_event {
 void xclient_next(struct xclient *c, double timeout, struct xclient_event *ev);
 /* Sends </stream:stream>, waits briefly for the server's, frees. */
 void xclient_close(struct xclient *c);
+/* The connection's socket (non-blocking), to poll() several clients at once:
+   readable means xclient_next(c, 0) may have a stanza; call it until
+   XEV_TIMEOUT before polling again, as stanzas may already be buffered.
+   Borrowed: never read, write or close it directly. */
+int xclient_fd(const struct xclient *c);
 
 /* --- additions beyond CONF_API.md (pure helpers, unit-tested) ---
  * Behaviour notes for callers:
