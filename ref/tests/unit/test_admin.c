@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "admin.h"
+#include "colleagues.h"
 #include "config.h"
 #include "directory.h"
 #include "json.h"
@@ -45,6 +46,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    colleagues_free(f->srv.colleagues);      /* built by the reloads after edits */
     directory_free(f->srv.dir);
     free(f->cfg.users_path);
     void *s = f->scratch;
