@@ -69,8 +69,6 @@ struct xclient {
     char *full_jid;
     xnode *features;
     unsigned iq_counter;
-    char *mechanism;           /* after SASL */
-    const char *binding;       /* static; "" for none */
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -759,7 +757,6 @@ static int sasl_set_binding(struct xclient *c, Gsasl_session *session, const cha
     }
     bool exporter = strcmp(type, "tls-exporter") == 0; /* else tls-unique */
     gsasl_property_set(session, exporter ? GSASL_CB_TLS_EXPORTER : GSASL_CB_TLS_UNIQUE, b64);
-    c->binding = exporter ? "tls-exporter" : "tls-unique";
     gsasl_free(b64);
     return 0;
 }
@@ -870,7 +867,6 @@ static int authenticate(struct xclient *c, const struct xclient_opts *o,
     const char *mechanism = xclient_choose_mechanism(c->features, o->mechanism, plus_allowed);
     if (!mechanism)
         mechanism = FALLBACK_MECHANISM;
-    c->mechanism = xstrdup(mechanism);
     Gsasl *ctx = NULL;
     Gsasl_session *session = NULL;
     int result = -1;
@@ -1000,7 +996,6 @@ static struct xclient *client_new(const struct xclient_opts *o, struct xclient_f
     }
     struct xclient *c = xcalloc(1, sizeof *c);
     c->fd = -1;
-    c->binding = "";
     c->domain = domain;
     c->node = node;
     c->resource = o->resource ? xstrdup(o->resource) : xclient_jid_resource(o->jid);
@@ -1030,7 +1025,6 @@ static void client_free(struct xclient *c)
     free(c->resource);
     free(c->sni);
     free(c->full_jid);
-    free(c->mechanism);
     free(c);
 }
 
@@ -1075,21 +1069,6 @@ struct xclient *xclient_connect(const struct xclient_opts *o, struct xclient_fai
 const char *xclient_full_jid(const struct xclient *c)
 {
     return c->full_jid ? c->full_jid : "";
-}
-
-const char *xclient_mechanism(const struct xclient *c)
-{
-    return c->mechanism ? c->mechanism : "";
-}
-
-const char *xclient_channel_binding(const struct xclient *c)
-{
-    return c->binding;
-}
-
-const char *xclient_tls_version(const struct xclient *c)
-{
-    return c->ssl ? SSL_get_version(c->ssl) : "";
 }
 
 int xclient_fd(const struct xclient *c)

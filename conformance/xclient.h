@@ -85,13 +85,6 @@ int xclient_fd(const struct xclient *c);
  * - xclient_next: XML from the server that our parser rejects gives
  *   XEV_STREAM_ERROR with stanza NULL and condition "parse-error:<cond>". */
 
-/* After a login: the SASL mechanism used and the channel-binding type
-   ("tls-exporter", "tls-unique"; "" when none), and the TLS version
-   ("TLSv1.3"...; "" without TLS). Borrowed; "" before/without login. */
-const char *xclient_mechanism(const struct xclient *c);
-const char *xclient_channel_binding(const struct xclient *c);
-const char *xclient_tls_version(const struct xclient *c);
-
 /* The mechanism to use: `wanted` if not NULL; otherwise the strongest the
    server offers in `features` (its urn:ietf:params:xml:ns:xmpp-sasl
    <mechanisms/>) among SCRAM-SHA-256-PLUS, SCRAM-SHA-1-PLUS (both only when

@@ -33,7 +33,6 @@ struct c2s {
     struct conn *conn;
     xmlstream *xs;
     bool header_sent;          /* our header for the current stream */
-    bool header_received;
     bool authenticated;
     bool closing;
     enum restart restart;
@@ -54,6 +53,10 @@ struct c2s {
 };
 
 static struct c2s *all_streams;
+
+/* Sends <stream:error><condition/>[<text/>]</stream:error></stream:stream>
+ * and closes once written (XML-6). */
+static void c2s_stream_error(struct c2s *c, const char *condition, const char *text);
 
 /* ---- debug log (LOG-2) ------------------------------------------------ */
 
@@ -128,7 +131,7 @@ static void c2s_send_header(struct c2s *c)
     c->header_sent = true;
 }
 
-void c2s_stream_error(struct c2s *c, const char *condition, const char *text)
+static void c2s_stream_error(struct c2s *c, const char *condition, const char *text)
 {
     if (c->closing) return;
     if (!c->header_sent) c2s_send_header(c);
@@ -250,7 +253,6 @@ static void c2s_on_open(void *ctx, const xnode *header)
     }
     free(c->domain);
     c->domain = domain;
-    c->header_received = true;
     /* RFC 6120 §4.7.2: echo a valid 'from' as 'to'; an invalid one is ignored. */
     free(c->peer_jid);
     c->peer_jid = NULL;
@@ -668,7 +670,6 @@ static void c2s_on_read(void *owner, const char *data, size_t len)
         if (r == RESTART_NONE) continue;
         xmlstream_restart(c->xs);
         c->header_sent = false;
-        c->header_received = false;
         if (r == RESTART_AFTER_TLS) return;    /* XML-5: the rest is dropped */
         c2s_set_limits(c);                     /* authenticated limits */
     }

@@ -36,10 +36,6 @@ int c2s_send(struct c2s *c, const xnode *stanza);
 /* Writes already-serialised stanzas (jabber:client) as they are; 0 or -1. */
 int c2s_send_raw_stanzas(struct c2s *c, const char *xml, size_t len);
 
-/* Sends <stream:error><condition/>[<text/>]</stream:error></stream:stream>
- * and closes once written (XML-6). */
-void c2s_stream_error(struct c2s *c, const char *condition, const char *text);
-
 /* What the admin's connection list shows of one stream (ADM-1); borrowed. */
 struct c2s_info {
     const char *protocol;      /* "XMPP" or "XMPPS" */

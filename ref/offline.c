@@ -13,7 +13,8 @@
 #include "session.h"
 #include "store.h"
 
-void offline_format_stamp(long long unix_time, char *out, size_t outlen)
+/* XEP-0082 UTC date-time: "2026-11-23T20:56:35Z" (out >= 21 bytes). */
+static void offline_format_stamp(long long unix_time, char *out, size_t outlen)
 {
     time_t t = (time_t)unix_time;
     struct tm tm;

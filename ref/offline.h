@@ -17,7 +17,4 @@ int offline_store(struct server *srv, const char *bare, const xnode *msg);
 /* Delivers and then deletes everything held for the session's account. */
 void offline_deliver(struct server *srv, struct session *s);
 
-/* XEP-0082 UTC date-time: "2026-11-23T20:56:35Z" (out >= 21 bytes). */
-void offline_format_stamp(long long unix_time, char *out, size_t outlen);
-
 #endif

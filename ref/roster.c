@@ -19,7 +19,8 @@
 
 #define NS_ROSTER "jabber:iq:roster"
 
-void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed)
+/* Appends <item/> for `it` under `query`. */
+static void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed)
 {
     xnode *item = xnode_add_child(query, "item", NULL);
     xnode_set_attr(item, "jid", it->jid);

@@ -29,7 +29,4 @@ void roster_colleagues_changed(struct server *srv, const struct colleagues *old,
  * changes were discarded, or -1 on a storage error. */
 int roster_restore_colleagues(struct server *srv, const char *node, const char *domain);
 
-/* Appends <item/> for `it` under `query`. */
-void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed);
-
 #endif

@@ -64,7 +64,10 @@ enum bare_message_plan router_plan_bare_message(const char *type, bool has_body,
     return PLAN_OFFLINE;
 }
 
-void router_deliver_message_bare(struct server *srv, struct session *sender, const char *bare,
+/* Message delivery to a local bare JID (IM-1): the available resources of
+ * highest non-negative priority, else offline storage for chat/normal with a
+ * body. `sender` (may be NULL) gets the error if the store is full. */
+static void router_deliver_message_bare(struct server *srv, struct session *sender, const char *bare,
                                  xnode *msg)
 {
     struct session *list = sessions_of(srv->sessions, bare);

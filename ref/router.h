@@ -20,12 +20,6 @@ void router_route(struct server *srv, struct session *from, xnode *stanza);
 void router_bounce(struct server *srv, struct session *sender, const xnode *stanza,
                    const char *type, const char *condition, const char *text);
 
-/* Message delivery to a local bare JID (IM-1): the available resources of
- * highest non-negative priority, else offline storage for chat/normal with a
- * body. `sender` (may be NULL) gets the error if the store is full. */
-void router_deliver_message_bare(struct server *srv, struct session *sender, const char *bare,
-                                 xnode *msg);
-
 /* IM-1 as a pure decision, for a message to a bare JID: which of the
  * account's resources get it (deliver[i]), or what happens instead. */
 struct route_candidate {

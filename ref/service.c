@@ -59,7 +59,8 @@ void service_free(struct service *svc)
     free(svc);
 }
 
-int service_parse_sockaddr(const char *host, unsigned short port, struct sockaddr_storage *out,
+/* Parses a numeric host ("127.0.0.1", "::1") and port into a sockaddr; 0 or -1. */
+static int service_parse_sockaddr(const char *host, unsigned short port, struct sockaddr_storage *out,
                            socklen_t *len)
 {
     memset(out, 0, sizeof *out);

@@ -36,8 +36,4 @@ const char *service_protocol(const struct service *svc); /* "XMPP", "XMPPS" */
 void service_connection_closed(struct service *svc);
 unsigned service_connections(const struct service *svc);
 
-/* Parses "host:port" / "[v6]:port" into a sockaddr; 0 or -1. */
-int service_parse_sockaddr(const char *host, unsigned short port, struct sockaddr_storage *out,
-                           socklen_t *len);
-
 #endif

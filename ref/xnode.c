@@ -53,7 +53,8 @@ static bool arena_extend_last(struct xarena *a, const char *p, size_t old_size, 
     return true;
 }
 
-const char *xnode_strdup(xnode *n, const char *s, size_t len)
+/* Allocates a copy of s[0..len) in n's arena. */
+static const char *xnode_strdup(xnode *n, const char *s, size_t len)
 {
     char *p = arena_alloc(n->arena, len + 1);
     memcpy(p, s, len);

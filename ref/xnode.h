@@ -73,7 +73,5 @@ size_t xnode_count_children(const xnode *n);
  * only where the element's namespace differs. Attributes in other
  * namespaces get prefixes (xml: for XMLNS_XML). */
 void xnode_serialize(const xnode *n, const char *context_ns, struct buf *out);
-/* Allocates a string in n's arena. */
-const char *xnode_strdup(xnode *n, const char *s, size_t len);
 
 #endif
