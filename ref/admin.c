@@ -240,15 +240,20 @@ static int reload_after_edit(struct admin_call *call)
 }
 
 
+/* The prepared JID of an account (node@domain); -1 after setting the error. */
+static int user_jid(struct admin_call *call, const char *text, struct jid *out)
+{
+    if (jid_parse(text, out) == 0 && out->node) return 0;
+    jid_clear(out);
+    buf_printf(call->err, "'%s' is not a user JID", text);
+    return -1;
+}
+
 /* Ends a user's streams; the count, or -1 for a malformed JID. */
 static long end_streams(struct admin_call *call, const char *jid_text, const char *text)
 {
     struct jid j = { 0 };
-    if (jid_parse(jid_text, &j) < 0 || !j.node) {
-        jid_clear(&j);
-        buf_printf(call->err, "'%s' is not a user JID", jid_text);
-        return -1;
-    }
+    if (user_jid(call, jid_text, &j) < 0) return -1;
     size_t n = c2s_end_user_streams(j.node, j.domain, "policy-violation", text);
     jid_clear(&j);
     return (long)n;
@@ -372,11 +377,7 @@ static int act_user_unlock(struct admin_call *call)
     const char *jid_text = need(call, "jid");
     if (!jid_text) return -1;
     struct jid j = { 0 };
-    if (jid_parse(jid_text, &j) < 0 || !j.node) {
-        jid_clear(&j);
-        buf_printf(call->err, "'%s' is not a user JID", jid_text);
-        return -1;
-    }
+    if (user_jid(call, jid_text, &j) < 0) return -1;
     char *bare = jid_bare(&j);
     jid_clear(&j);
     bool was_locked = hammer_unlock_account(call->srv->hammer, bare);

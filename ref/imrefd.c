@@ -19,7 +19,6 @@
 #include "firstrun.h"
 #include "hammer.h"
 #include "log.h"
-#include "policy.h"
 #include "sasl.h"
 #include "scram.h"
 #include "server.h"
@@ -136,12 +135,12 @@ static int load_state(struct server *srv, const char *dir)
         fprintf(stderr, "imrefd: %s: %s\n", srv->cfg->log_path, strerror(errno));
         goto out;
     }
-    if (directory_load(srv->cfg->users_path, &srv->dir, &err) < 0) {
+    struct directory *users = NULL;
+    if (directory_load(srv->cfg->users_path, &users, &err) < 0) {
         fprintf(stderr, "imrefd: %s\n", err.data);
         goto out;
     }
-    policy_warn_unknown_access(srv->cfg, srv->dir);
-    srv->colleagues = colleagues_build(srv->dir, srv->cfg->maximum_roster);   /* ROST-1..4 */
+    server_set_directory(srv, users);
     if (store_open(srv->cfg->store_path, &srv->store, &err) < 0) {
         fprintf(stderr, "imrefd: %s\n", err.data);
         log_write(LOG_ERROR, "store: %s", err.data);

@@ -32,23 +32,30 @@ static void count_change(void *ctx, const struct dir_user *user, bool added)
     (*(size_t *)ctx)++;
 }
 
+void server_set_directory(struct server *srv, struct directory *dir)
+{
+    struct directory *old_dir = srv->dir;
+    struct colleagues *old_colleagues = srv->colleagues;
+    srv->dir = dir;
+    policy_warn_unknown_access(srv->cfg, dir);
+    srv->colleagues = colleagues_build(dir, srv->cfg->maximum_roster);   /* ROST-3 at each build */
+    if (old_dir) {
+        size_t changes = 0;
+        colleagues_diff(old_colleagues, srv->colleagues, count_change, &changes);
+        if (changes) {
+            srv->colleagues_generation++;
+            roster_colleagues_changed(srv, old_colleagues, srv->colleagues);   /* ROST-8 */
+        }
+    }
+    colleagues_free(old_colleagues);
+    directory_free(old_dir);
+}
+
 int server_reload_users(struct server *srv, struct buf *err)
 {
     struct directory *dir = NULL;
     if (directory_load(srv->cfg->users_path, &dir, err) < 0) return -1;
-    struct directory *old_dir = srv->dir;
-    struct colleagues *old_colleagues = srv->colleagues;
-    srv->dir = dir;
-    srv->colleagues = colleagues_build(dir, srv->cfg->maximum_roster);   /* ROST-3 at each rebuild */
-    size_t changes = 0;
-    colleagues_diff(old_colleagues, srv->colleagues, count_change, &changes);
-    if (changes) {
-        srv->colleagues_generation++;
-        roster_colleagues_changed(srv, old_colleagues, srv->colleagues);   /* ROST-8 */
-    }
-    colleagues_free(old_colleagues);
-    directory_free(old_dir);
-    policy_warn_unknown_access(srv->cfg, dir);
+    server_set_directory(srv, dir);
     log_write(LOG_CONFIG, "reload: %s: %zu users", srv->cfg->users_path, directory_user_count(dir));
     return 0;
 }

@@ -49,6 +49,12 @@ void server_new_id(struct server *srv, char *out, size_t outlen);
  * on a failure the old one stays. Returns 0 (Config-log line) or -1 with err. */
 int server_reload_users(struct server *srv, struct buf *err);
 
+/* Installs `dir` (ownership passes) as the directory: warns of unknown access
+ * policies, builds the Colleagues lists (ROST-1..4) and, when it replaces a
+ * directory, pushes the lists' changes (ROST-8) and frees the old one. Used
+ * at start and by every reload. */
+void server_set_directory(struct server *srv, struct directory *dir);
+
 /* ADM-7: the reload of SIGHUP and `imrefctl reload`: the access policies
  * and IP groups of mailserver.cfg, then users.cfg. 0 or -1 with err. */
 int server_reload(struct server *srv, struct buf *err);
