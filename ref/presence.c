@@ -57,11 +57,17 @@ static bool is_local_account(struct server *srv, const char *bare)
 
 /* Sends `st` (from one of `from`'s resources) to the contacts subscribed to
  * the account and to the account's available resources. */
-/* DOM-4: presence crosses the domain boundary only where stanzas may. */
+/* DOM-4: presence crosses the domain boundary only where stanzas may.
+ * `contact` is a bare JID from the store, already prepared: it is split,
+ * not prepared again (this runs for every contact of every broadcast). */
 static bool may_exchange(struct server *srv, const struct session *s, const char *contact)
 {
-    struct jid to = { 0 };
-    bool ok = jid_parse(contact, &to) == 0 && router_domain_allows(srv, s->node, s->domain, &to);
+    const char *at = strchr(contact, '@');
+    struct jid to = {
+        .node = at ? xstrndup(contact, (size_t)(at - contact)) : NULL,
+        .domain = xstrdup(at ? at + 1 : contact),
+    };
+    bool ok = router_domain_allows(srv, s->node, s->domain, &to);
     jid_clear(&to);
     return ok;
 }
