@@ -9,7 +9,7 @@ BUILD   ?= build
 RUN_DIR ?= var
 SAN     ?=
 
-PKGS     := openssl expat libgsasl libidn libidn2 sqlite3
+PKGS     := openssl expat libgsasl libidn libidn2 sqlite3 libcares
 CPPFLAGS += -D_GNU_SOURCE -Iref -Iconformance $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SAN)

@@ -200,6 +200,19 @@ static void load_instant_messaging(struct server_config *cfg)
     cfg->maximum_roster = (int)read_number(&src, "MaximumRoster", DEFAULT_MAXIMUM_ROSTER, 0, INT_MAX);
 }
 
+/* S2S-1: the resolver federation and `imrefctl check` use. */
+static void load_dns(struct server_config *cfg)
+{
+    struct value_source src = { cfg, "table DNS", "DNS", NULL };
+    char *server = source_value(&src, "Server");
+    if (server && config_parse_listen(server, &cfg->dns.server) != 0) {
+        warn_value(cfg, src.where, "Server", server, "the system's resolver");
+        cfg->dns.server.host = NULL;
+    }
+    free(server);
+    cfg->dns.timeout = (unsigned)read_number(&src, "Timeout", 5, 1, 3600);
+}
+
 /* SEC-7: failures are timed one by one, so FailedLogins is capped to keep
  * the per-address memory of hammer.c small. */
 #define MAX_FAILED_LOGINS 1000
@@ -247,6 +260,8 @@ static const struct limit_spec {
     SIZE_LIMIT("ReadRate", read_rate, 102400, 0),
     SIZE_LIMIT("ReadBurst", read_burst, 1048576, 1),
     UINT_LIMIT("OfflineMessages", offline_messages, 1000, 0),
+    UINT_LIMIT("S2SConnectTimeout", s2s_connect_timeout, 15, 1),
+    UINT_LIMIT("S2SIdleTimeout", s2s_idle_timeout, 600, 1),
 #undef SIZE_LIMIT
 #undef UINT_LIMIT
 };
@@ -272,6 +287,7 @@ static void load_paths_and_log(struct server_config *cfg)
     cfg->log_path = read_path(&paths, "LogPath", "logs");
     cfg->cert_file = read_path(&paths, "Certificate", "cert.pem");
     cfg->key_file = read_path(&paths, "PrivateKey", "key.pem");
+    cfg->ca_file = read_path(&paths, "CAFile", NULL);
     struct value_source log = { cfg, "table Log", "Log", NULL };
     cfg->debug_log = read_bool(&log, "Debug", false);
     struct value_source admin = { cfg, "table Admin", "Admin", NULL };
@@ -595,6 +611,7 @@ int config_load(const char *dir, struct server_config **out, struct buf *err)
     load_security(cfg);
     load_antihammer_and_lockout(cfg);
     load_instant_messaging(cfg);
+    load_dns(cfg);
     load_limits(cfg);
     load_paths_and_log(cfg);
     load_domains(cfg);
@@ -646,6 +663,8 @@ void config_free(struct server_config *cfg)
     free(cfg->control_socket);
     free(cfg->cert_file);
     free(cfg->key_file);
+    free(cfg->ca_file);
+    free(cfg->dns.server.host);
     cfgfile_free(cfg->file);
     free(cfg->dir);
     free(cfg->path);

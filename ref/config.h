@@ -74,6 +74,14 @@ struct limits_config {
     unsigned resources_per_account;
     size_t out_queue_bytes, read_rate, read_burst;   /* read_rate 0: unlimited */
     unsigned offline_messages;
+    unsigned s2s_connect_timeout;   /* S2S-4: DNS, connect and negotiation, seconds */
+    unsigned s2s_idle_timeout;      /* an S2S stream silent this long is closed */
+};
+
+/* S2S-1, ADM-6: table DNS. */
+struct dns_config {
+    struct listen_addr server;  /* host NULL: the system's resolv.conf */
+    unsigned timeout;           /* seconds per query, default 5 */
 };
 
 struct server_config {
@@ -96,6 +104,8 @@ struct server_config {
     int maximum_roster;     /* 0: no automatic contact list */
     unsigned scram_iterations;
     struct limits_config limits;
+    struct dns_config dns;
+    char *ca_file;          /* Paths/CAFile: CAs trusted for peer servers; NULL: system */
     char *users_path, *store_path, *log_path, *cert_file, *key_file; /* absolute */
     char *control_socket;      /* Admin/ControlSocket, absolute (default imrefd.sock) */
     bool debug_log;
