@@ -8,6 +8,7 @@
 #include <ev.h>
 
 #include "c2s.h"
+#include "s2s.h"
 #include "cfgfile.h"
 #include "config.h"
 #include "directory.h"
@@ -82,6 +83,7 @@ static int act_connections(struct admin_call *call)
 {
     jsonw_array_begin(call->out);
     c2s_foreach(write_connection, call);
+    s2s_foreach(write_connection, call);
     jsonw_array_end(call->out);
     return 0;
 }
@@ -130,15 +132,36 @@ static struct service *find_service(struct admin_call *call)
     return NULL;
 }
 
-static void stop_service(struct service *svc)
+static bool is_s2s(const struct service *svc)
 {
+    return strcmp(service_id(svc), "s2s") == 0;
+}
+
+static void stop_service(struct admin_call *call, struct service *svc)
+{
+    if (is_s2s(svc)) call->srv->s2s_wanted = false;
     service_stop(svc);
     c2s_shutdown_service(svc);     /* SVC-5 */
+    s2s_sync_listener(call->srv);  /* SVC-3: s2s follows xmpp/xmpps */
 }
 
 static int start_service(struct admin_call *call, struct service *svc)
 {
-    if (service_start(svc) == 0) {
+    if (is_s2s(svc)) {
+        /* SVC-3: open only while SendOutside is on and a client service runs. */
+        call->srv->s2s_wanted = true;
+        s2s_sync_listener(call->srv);
+        if (!service_running(svc)) {
+            buf_printf(call->err, "service s2s stays closed: %s",
+                       call->srv->cfg->send_outside ? "no client service (xmpp, xmpps) runs, or it could not listen"
+                                                    : "SendOutside is 0");
+            return -1;
+        }
+        write_service(call->out, svc);
+        return 0;
+    }
+    if (service_start(svc) > 0) s2s_sync_listener(call->srv);
+    else {
         buf_printf(call->err, "service %s could not listen (see the Error log)", service_id(svc));
         return -1;
     }
@@ -150,7 +173,7 @@ static int act_service_stop(struct admin_call *call)
 {
     struct service *svc = find_service(call);
     if (!svc) return -1;
-    stop_service(svc);
+    stop_service(call, svc);
     write_service(call->out, svc);
     return 0;
 }
@@ -165,7 +188,7 @@ static int act_service_restart(struct admin_call *call)
 {
     struct service *svc = find_service(call);
     if (!svc) return -1;
-    stop_service(svc);
+    stop_service(call, svc);
     return start_service(call, svc);
 }
 
@@ -215,6 +238,7 @@ static int act_settings_set(struct admin_call *call)
         }
         if (persist_setting(call, "InstantMessaging", name, value) < 0) return -1;
         cfg->send_outside = value[0] == '1';
+        s2s_sync_listener(call->srv);          /* DOM-6, SVC-3 */
     } else if (strcmp(name, "SecurityPolicy") == 0) {
         enum security_policy p;
         if (security_policy_parse(value, &p) < 0) {

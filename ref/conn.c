@@ -207,7 +207,7 @@ static void conn_flush(struct conn *c)
 static void conn_handshake(struct conn *c)
 {
     ERR_clear_error();
-    int r = SSL_accept(c->ssl);
+    int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
         ev_timer_stop(c->loop, &c->deadline);
         c->state = CONN_OPEN;

@@ -19,6 +19,8 @@
 #include "firstrun.h"
 #include "hammer.h"
 #include "log.h"
+#include "resolver.h"
+#include "s2s.h"
 #include "sasl.h"
 #include "scram.h"
 #include "server.h"
@@ -72,16 +74,23 @@ static void start_services(struct server *srv)
     srv->services = xcalloc(cfg->n_services, sizeof *srv->services);
     for (size_t i = 0; i < cfg->n_services; i++) {
         const struct service_config *sc = &cfg->services[i];
-        /* Federation (s2s) arrives with its own issue. */
-        if (strcmp(sc->id, "xmpp") != 0 && strcmp(sc->id, "xmpps") != 0) continue;
-        struct service *svc = service_new(srv, sc, c2s_accept);
+        bool s2s = strcmp(sc->id, "s2s") == 0;
+        struct service *svc = service_new(srv, sc, s2s ? s2s_accept : c2s_accept);
         srv->services[srv->n_services++] = svc;
-        if (sc->startup != STARTUP_AUTOMATIC) continue;
+        if (s2s) srv->s2s_wanted = sc->startup == STARTUP_AUTOMATIC;
+        if (s2s || sc->startup != STARTUP_AUTOMATIC) continue;
         if (service_start(svc) == 0) continue;
         for (size_t k = 0; k < sc->n_listen; k++)
             printf("imrefd: %s listening on %s%s%s:%u\n", sc->id, strchr(sc->listen[k].host, ':') ? "[" : "",
                    sc->listen[k].host, strchr(sc->listen[k].host, ':') ? "]" : "", sc->listen[k].port);
     }
+    s2s_sync_listener(srv);           /* SVC-3 */
+    const struct service_config *s2s = config_find_service(cfg, "s2s");
+    for (size_t k = 0; s2s && k < srv->n_services; k++)
+        if (strcmp(service_id(srv->services[k]), "s2s") == 0 && service_running(srv->services[k]))
+            for (size_t i = 0; i < s2s->n_listen; i++)
+                printf("imrefd: s2s listening on %s%s%s:%u\n", strchr(s2s->listen[i].host, ':') ? "[" : "",
+                       s2s->listen[i].host, strchr(s2s->listen[i].host, ':') ? "]" : "", s2s->listen[i].port);
     fflush(stdout);
 }
 
@@ -91,11 +100,14 @@ static double shutdown_began;
 /* Ends the loop once every stream is gone; after the grace time, drops them. */
 static void on_shutdown_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    if (!c2s_any()) {
+    if (!c2s_any() && !s2s_any()) {
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    if (ev_now(loop) - shutdown_began >= SHUTDOWN_GRACE_SECONDS) c2s_abort_all();
+    if (ev_now(loop) - shutdown_began >= SHUTDOWN_GRACE_SECONDS) {
+        c2s_abort_all();
+        s2s_abort_all();
+    }
 }
 
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
@@ -105,6 +117,7 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
     log_write(LOG_CONFIG, "imrefd: stopping on signal %d", w->signum);
     for (size_t i = 0; i < srv->n_services; i++) service_stop(srv->services[i]);
     c2s_shutdown_all();
+    s2s_shutdown_all(NULL);
     shutdown_began = ev_now(loop);
     ev_timer_init(&shutdown_timer, on_shutdown_tick, 0., 0.05);
     ev_timer_start(loop, &shutdown_timer);
@@ -147,6 +160,18 @@ static int load_state(struct server *srv, const char *dir)
         goto out;
     }
     if (!(srv->tls = load_tls(srv->cfg))) goto out;
+    if (tls_server_set_peer_ca(srv->tls, srv->cfg->ca_file, &err) < 0) {
+        fprintf(stderr, "imrefd: TLS: %s\n", err.data);
+        log_write(LOG_ERROR, "TLS: %s", err.data);
+        goto out;
+    }
+    const struct dns_config *dns = &srv->cfg->dns;
+    srv->resolver = resolver_new(srv->loop, dns->server.host, dns->server.port, dns->timeout, &err);
+    if (!srv->resolver) {
+        fprintf(stderr, "imrefd: DNS: %s\n", err.data);
+        log_write(LOG_ERROR, "DNS: %s", err.data);
+        goto out;
+    }
     rc = 0;
 out:
     buf_free(&err);
@@ -158,6 +183,7 @@ static void free_state(struct server *srv)
     for (size_t i = 0; i < srv->n_services; i++) service_free(srv->services[i]);
     free(srv->services);
     sessions_free(srv->sessions);
+    resolver_free(srv->resolver);
     hammer_free(srv->hammer);
     tls_server_free(srv->tls);
     store_close(srv->store);
@@ -216,6 +242,7 @@ int main(int argc, char **argv)
     srv.started = ev_now(srv.loop);
     srv.info = (struct iqinfo_server){ .name = IMREF_NAME, .version = IMREF_VERSION,
                                        .os = NULL, .started_unix = (long long)time(NULL) };
+    s2s_init();
     start_services(&srv);
     struct buf err;
     buf_init(&err);

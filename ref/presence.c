@@ -12,14 +12,38 @@
 #include "router.h"
 #include "server.h"
 #include "session.h"
+#include "s2s.h"
 #include "store.h"
 
 static bool sub_has_from(enum sub_state s) { return s == SUB_FROM || s == SUB_BOTH; }
 static bool sub_has_to(enum sub_state s) { return s == SUB_TO || s == SUB_BOTH; }
 
-/* Sends `st` to every available resource of `bare`, 'to' set per resource. */
+static bool is_remote(struct server *srv, const char *jid)
+{
+    const char *at = strchr(jid, '@');
+    const char *domain = at ? at + 1 : jid;
+    const char *slash = strchr(domain, '/');
+    char *d = slash ? xstrndup(domain, (size_t)(slash - domain)) : xstrdup(domain);
+    bool remote = !server_hosts_domain(srv, d);
+    free(d);
+    return remote;
+}
+
+/* S2S-4: one copy to a remote JID (bare or full), through its server. */
+static void send_remote(struct server *srv, const char *jid, xnode *st)
+{
+    xnode_set_attr(st, "to", jid);
+    s2s_send(srv, st);
+}
+
+/* Sends `st` to every available resource of `bare`, 'to' set per resource;
+ * for a remote account, one copy to its server. */
 static void send_to_available(struct server *srv, const char *bare, xnode *st)
 {
+    if (is_remote(srv, bare)) {
+        send_remote(srv, bare, st);
+        return;
+    }
     for (struct session *s = sessions_of(srv->sessions, bare); s; s = s->next) {
         if (!s->available) continue;
         xnode_set_attr(st, "to", s->full_jid);
@@ -127,6 +151,16 @@ static void send_presence_to_me(struct server *srv, const char *bare, void *ctx)
     }
 }
 
+/* RFC 6121 §4.3: ask a remote contact's server for its presence. */
+static void send_probe(struct server *srv, const char *from, const char *to)
+{
+    xnode *probe = xnode_new("presence", "jabber:client");
+    xnode_set_attr(probe, "type", "probe");
+    xnode_set_attr(probe, "from", from);
+    send_remote(srv, to, probe);
+    xnode_free(probe);
+}
+
 /* Initial presence: the presence of everyone the account is subscribed to
  * (a probe answered from local state), and pending subscription requests. */
 static void probe_contacts(struct server *srv, struct session *me)
@@ -138,7 +172,10 @@ static void probe_contacts(struct server *srv, struct session *me)
     for (size_t i = 0; i < n; i++) {
         if (!may_exchange(srv, me, items[i].jid)) continue;
         bool colleague = rosterview_colleague(srv, me->node, me->domain, items[i].jid) != NULL;
-        if (sub_has_to(items[i].state.sub) && !colleague) send_presence_to_me(srv, items[i].jid, me);
+        if (sub_has_to(items[i].state.sub) && !colleague) {
+            if (is_remote(srv, items[i].jid)) send_probe(srv, me->bare_jid, items[i].jid);
+            else send_presence_to_me(srv, items[i].jid, me);
+        }
         if (items[i].state.pending_in) {
             xnode *req = xnode_new("presence", "jabber:client");
             xnode_set_attr(req, "type", "subscribe");
@@ -172,7 +209,9 @@ static void unavailable_to_directed(struct server *srv, struct session *s, xnode
 {
     for (size_t i = 0; i < s->n_directed; i++) {
         const char *target = s->directed[i];
-        if (strchr(target, '/')) {
+        if (is_remote(srv, target)) {
+            send_remote(srv, target, unavail);
+        } else if (strchr(target, '/')) {
             struct session *t = sessions_find(srv->sessions, target);
             if (t) {
                 xnode_set_attr(unavail, "to", target);
@@ -223,7 +262,9 @@ static void directed(struct server *srv, struct session *from, xnode *st, const 
     char *target = to->resource ? jid_full(to) : jid_bare(to);
     if (available) session_add_directed(from, target);
     else session_remove_directed(from, target);
-    if (to->resource) {
+    if (!server_hosts_domain(srv, to->domain)) {
+        send_remote(srv, target, st);
+    } else if (to->resource) {
         struct session *t = sessions_find(srv->sessions, target);
         if (t) router_send(t, st);
     } else {
@@ -273,6 +314,17 @@ static struct sub_outcome apply_event(struct server *srv, const char *owner, con
     return out;
 }
 
+/* A subscription stanza from the local account `user` to a remote one. */
+static void send_subscription_remote(struct server *srv, const char *user, const char *contact,
+                                     const char *type, const xnode *original)
+{
+    xnode *st = original ? xnode_copy(original, "jabber:client") : xnode_new("presence", "jabber:client");
+    xnode_set_attr(st, "type", type);
+    xnode_set_attr(st, "from", user);
+    send_remote(srv, contact, st);
+    xnode_free(st);
+}
+
 static void send_presence_of(struct server *srv, const char *user, const char *contact, bool available)
 {
     for (struct session *s = sessions_of(srv->sessions, user); s; s = s->next) {
@@ -307,7 +359,9 @@ void presence_subscription(struct server *srv, const char *user, const char *con
         /* RFC 6121 §3.1.3: a hosted domain's unknown account answers a
          * subscription request with unsubscribed. Remote ones: S2S (later). */
         const char *at = strchr(contact, '@');
-        if (ev == SUB_EV_OUT_SUBSCRIBE && at && server_hosts_domain(srv, at + 1)) {
+        if (at && !server_hosts_domain(srv, at + 1)) {
+            send_subscription_remote(srv, user, contact, event_types[ev], original);   /* S2S-4 */
+        } else if (ev == SUB_EV_OUT_SUBSCRIBE && at) {
             struct sub_outcome back = apply_event(srv, user, contact, SUB_EV_IN_UNSUBSCRIBED);
             if (back.route) {
                 send_subscription_stanza(srv, user, contact, "unsubscribed", NULL);
@@ -363,11 +417,50 @@ void presence_outbound(struct server *srv, struct session *from, xnode *st, cons
     }
     if (!available && !unavailable) return;     /* probe, error: nothing to do */
     if (to) {
-        if (!server_hosts_domain(srv, to->domain)) return;   /* federation: later */
         directed(srv, from, st, to, available);
     } else if (available) {
         broadcast_available(srv, from, st);
     } else {
         broadcast_unavailable(srv, from, st);
     }
+}
+
+/* ---- from other servers (S2S-3) ---------------------------------------------- */
+
+/* A subscription stanza from the remote account `remote` to the local one. */
+static void subscription_inbound(struct server *srv, const char *local, const char *remote, enum sub_event out_ev,
+                                 const xnode *original)
+{
+    struct sub_outcome in = apply_event(srv, local, remote, inbound_of(out_ev));
+    if (in.route) send_subscription_stanza(srv, local, remote, event_types[out_ev], original);
+    if (in.auto_subscribed) {
+        send_subscription_remote(srv, local, remote, "subscribed", NULL);
+        if (in.send_presence) send_presence_of(srv, local, remote, true);
+    }
+    if (in.send_unavailable) send_presence_of(srv, local, remote, false);
+}
+
+void presence_inbound(struct server *srv, xnode *st, const struct jid *from, const struct jid *to)
+{
+    if (!to->node) return;
+    const char *type = xnode_attr(st, "type");
+    char *local = jid_bare(to), *remote = jid_bare(from);
+    enum sub_event ev;
+    if (type && subscription_event(type, &ev) == 0) {
+        subscription_inbound(srv, local, remote, ev, st);
+    } else if (type && strcmp(type, "probe") == 0) {
+        struct roster_item it = { 0 };
+        if (store_roster_get_item(srv->store, local, remote, &it) > 0 && sub_has_from(it.state.sub))
+            send_presence_of(srv, local, remote, true);
+        roster_item_clear(&it);
+    } else if (to->resource) {
+        char *full = jid_full(to);
+        struct session *t = sessions_find(srv->sessions, full);
+        if (t) router_send(t, st);
+        free(full);
+    } else {
+        send_to_available(srv, local, st);
+    }
+    free(local);
+    free(remote);
 }

@@ -35,4 +35,9 @@ void presence_exchange(struct server *srv, const char *a, const char *b, bool av
 void presence_subscription(struct server *srv, const char *user, const char *contact, enum sub_event ev,
                            const xnode *original);
 
+/* S2S-3: a presence stanza from a remote JID to a local one (borrowed;
+ * both addresses prepared): subscriptions, probes answered from the local
+ * account's state, and presence delivered to its resources. */
+void presence_inbound(struct server *srv, xnode *st, const struct jid *from, const struct jid *to);
+
 #endif

@@ -13,12 +13,26 @@
 #include "policy.h"
 #include "presence.h"
 #include "roster.h"
+#include "s2s.h"
 #include "server.h"
 #include "session.h"
 
 void router_send(struct session *s, const xnode *stanza)
 {
     c2s_send(s->c2s, stanza);
+}
+
+/* A stanza the server made, to its 'to': the local session `sender` when
+ * known, else a remote server (S2S). Takes ownership. */
+static void reply(struct server *srv, struct session *sender, xnode *st)
+{
+    if (sender) {
+        router_send(sender, st);
+        xnode_free(st);
+    } else {
+        s2s_send(srv, st);
+        xnode_free(st);
+    }
 }
 
 void router_bounce(struct server *srv, struct session *sender, const xnode *stanza,
@@ -28,10 +42,8 @@ void router_bounce(struct server *srv, struct session *sender, const xnode *stan
     if (t && strcmp(t, "error") == 0) return;
     if (strcmp(stanza->name, "iq") == 0 && t && (strcmp(t, "result") == 0)) return;
     xnode *err = stanza_error_reply(stanza, type, condition, text);
-    if (!xnode_attr(err, "from")) xnode_set_attr(err, "from", sender->domain);
-    router_send(sender, err);
-    xnode_free(err);
-    (void)srv;
+    if (!xnode_attr(err, "from") && sender) xnode_set_attr(err, "from", sender->domain);
+    reply(srv, sender, err);
 }
 
 static bool type_is(const xnode *st, const char *type)
@@ -102,7 +114,7 @@ static const struct dir_user *local_user(struct server *srv, const struct jid *t
 static void route_message(struct server *srv, struct session *from, xnode *msg, const struct jid *to)
 {
     if (!server_hosts_domain(srv, to->domain)) {
-        router_bounce(srv, from, msg, "cancel", "remote-server-not-found", NULL);
+        if (from) s2s_send(srv, msg);                      /* S2S-4 */
         return;
     }
     if (!to->node || !local_user(srv, to)) {
@@ -139,13 +151,10 @@ static bool iq_is_request(const xnode *iq)
 static void answer_info_iq(struct server *srv, struct session *from, xnode *iq, const char *to,
                            const struct dir_user *user)
 {
-    xnode *reply = iq_is_request(iq) ? iqinfo_answer(iq, from->full_jid, to, user, &srv->info) : NULL;
-    if (reply) {
-        router_send(from, reply);
-        xnode_free(reply);
-    } else if (iq_is_request(iq)) {
-        router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
-    }
+    const char *requester = from ? from->full_jid : xnode_attr(iq, "from");
+    xnode *answer = iq_is_request(iq) ? iqinfo_answer(iq, requester, to, user, &srv->info) : NULL;
+    if (answer) reply(srv, from, answer);
+    else if (iq_is_request(iq)) router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
 }
 
 /* An iq the server answers for the account itself (no 'to', or own bare JID). */
@@ -171,24 +180,23 @@ static void route_iq_to_self(struct server *srv, struct session *from, xnode *iq
     free(bare);
 }
 
-static void route_iq(struct server *srv, struct session *from, xnode *iq, const struct jid *to)
+static bool iq_well_formed(struct server *srv, struct session *from, xnode *iq)
 {
     if (!type_is(iq, "get") && !type_is(iq, "set") && !type_is(iq, "result") && !type_is(iq, "error")) {
         router_bounce(srv, from, iq, "modify", "bad-request", NULL);
-        return;
+        return false;
     }
     if (!xnode_attr(iq, "id") || (iq_is_request(iq) && xnode_count_children(iq) != 1)) {
         router_bounce(srv, from, iq, "modify", "bad-request", NULL);   /* RFC 6120 §8.1.3, §8.2.3 */
-        return;
+        return false;
     }
-    if (!to) {
-        route_iq_to_self(srv, from, iq);
-        return;
-    }
-    if (!server_hosts_domain(srv, to->domain)) {
-        router_bounce(srv, from, iq, "cancel", "remote-server-not-found", NULL);
-        return;
-    }
+    return true;
+}
+
+/* An iq to a hosted domain, an account or a resource; `from` is NULL when
+ * it came from a remote server. */
+static void route_iq_to_local(struct server *srv, struct session *from, xnode *iq, const struct jid *to)
+{
     if (!to->node && !to->resource) {                  /* the server itself */
         char *dom = jid_bare(to);
         answer_info_iq(srv, from, iq, dom, NULL);
@@ -201,7 +209,7 @@ static void route_iq(struct server *srv, struct session *from, xnode *iq, const 
         return;
     }
     if (!to->resource) {
-        if (strcmp(from->node, to->node) == 0 && strcmp(from->domain, to->domain) == 0) {
+        if (from && strcmp(from->node, to->node) == 0 && strcmp(from->domain, to->domain) == 0) {
             route_iq_to_self(srv, from, iq);
             return;
         }
@@ -215,6 +223,20 @@ static void route_iq(struct server *srv, struct session *from, xnode *iq, const 
     free(full);
     if (target) router_send(target, iq);
     else if (iq_is_request(iq)) router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
+}
+
+static void route_iq(struct server *srv, struct session *from, xnode *iq, const struct jid *to)
+{
+    if (!iq_well_formed(srv, from, iq)) return;
+    if (!to) {
+        route_iq_to_self(srv, from, iq);
+        return;
+    }
+    if (!server_hosts_domain(srv, to->domain)) {
+        s2s_send(srv, iq);                                 /* S2S-4 */
+        return;
+    }
+    route_iq_to_local(srv, from, iq, to);
 }
 
 bool router_domain_allows(struct server *srv, const char *from_node, const char *from_domain,
@@ -278,6 +300,48 @@ void router_route(struct server *srv, struct session *from, xnode *st)
         route_message(srv, from, st, &to);
     } else {
         route_iq(srv, from, st, has_to ? &to : NULL);
+    }
+    jid_clear(&to);
+    xnode_free(st);
+}
+
+/* ---- from other servers (S2S-3, S2S-5) ------------------------------------ */
+
+void router_route_inbound(struct server *srv, xnode *st, const struct jid *from, const struct jid *to)
+{
+    char *norm = jid_full(to);
+    xnode_set_attr(st, "to", norm);
+    free(norm);
+    norm = jid_full(from);
+    xnode_set_attr(st, "from", norm);
+    free(norm);
+    const char *type = xnode_attr(st, "type");
+    bool presence = strcmp(st->name, "presence") == 0;
+    if (to->node && !router_domain_allows(srv, to->node, to->domain, from)) {
+        /* DOM-5 across servers: the local recipient may not hear from outside. */
+        if (!presence || (type && strcmp(type, "subscribe") == 0))
+            router_bounce(srv, NULL, st, "cancel", "not-allowed", POLICY_DOMAIN_TEXT);
+    } else if (presence) {
+        presence_inbound(srv, st, from, to);
+    } else if (strcmp(st->name, "message") == 0) {
+        route_message(srv, NULL, st, to);
+    } else if (iq_well_formed(srv, NULL, st)) {
+        route_iq_to_local(srv, NULL, st, to);
+    }
+    xnode_free(st);
+}
+
+void router_deliver_local(struct server *srv, xnode *st)
+{
+    struct jid to = { 0 };
+    const char *t = xnode_attr(st, "to");
+    if (t && jid_parse(t, &to) == 0 && server_hosts_domain(srv, to.domain) && to.node) {
+        char *full = jid_full(&to), *bare = jid_bare(&to);
+        struct session *target = to.resource ? sessions_find(srv->sessions, full) : NULL;
+        if (target) router_send(target, st);
+        else if (strcmp(st->name, "message") == 0) router_deliver_message_bare(srv, NULL, bare, st);
+        free(full);
+        free(bare);
     }
     jid_clear(&to);
     xnode_free(st);

@@ -38,6 +38,17 @@ struct jid;
 bool router_domain_allows(struct server *srv, const char *from_node, const char *from_domain,
                           const struct jid *to);
 
+/* S2S-3, S2S-5: a stanza from a remote server, 'from' and 'to' parsed (the
+ * stream has authenticated from's domain for to's). DOM rules for the local
+ * recipient, then delivery as for local stanzas; errors go back through
+ * S2S. Takes ownership. */
+void router_route_inbound(struct server *srv, xnode *stanza, const struct jid *from,
+                          const struct jid *to);
+
+/* A stanza the server made for a local JID (a bounce from S2S): to that
+ * session, or for a message to a bare JID as IM-1 says. Takes ownership. */
+void router_deliver_local(struct server *srv, xnode *stanza);
+
 /* Writes `stanza` to one session (its 'to' is left as it is). */
 void router_send(struct session *s, const xnode *stanza);
 

@@ -25,6 +25,7 @@ struct sessions;
 struct hammer;
 struct colleagues;
 struct service;
+struct resolver;
 
 struct server {
     struct ev_loop *loop;
@@ -38,6 +39,8 @@ struct server {
     unsigned long long colleagues_generation;   /* bumped when any list changes */
     struct service **services;
     size_t n_services;
+    struct resolver *resolver;       /* DNS for federation (S2S-1) */
+    bool s2s_wanted;                 /* SVC-3: s2s is Automatic or the admin started it */
     struct iqinfo_server info;
     double started;
     unsigned long long id_counter;   /* for server-generated ids */

@@ -27,12 +27,15 @@
 struct tls_domain_ctx {
     char *sni_name;   /* the domain's A-label form, as SNI carries it */
     SSL_CTX *ctx;
+    char *cert_file, *key_file;   /* also the client certificate of S2S streams */
 };
 
 struct tls_server {
     SSL_CTX *default_ctx;
     struct tls_domain_ctx *domains;
     size_t n_domains;
+    char *default_cert, *default_key;
+    SSL_CTX *client_ctx;      /* S2S-2: outbound streams; NULL until tls_server_set_peer_ca */
 };
 
 /* Sets err to "subject: what (why)", why being the earliest queued OpenSSL
@@ -129,6 +132,8 @@ struct tls_server *tls_server_new(const char *default_cert, const char *default_
     ERR_clear_error();
     struct tls_server *ts = xcalloc(1, sizeof *ts);
     ts->default_ctx = new_ctx(default_cert, default_key, err);
+    ts->default_cert = xstrdup(default_cert);
+    ts->default_key = xstrdup(default_key);
     if (!ts->default_ctx) {
         tls_server_free(ts);
         return NULL;
@@ -142,6 +147,8 @@ struct tls_server *tls_server_new(const char *default_cert, const char *default_
         }
         ts->domains[i].sni_name = sni_form(domains[i].domain);
         ts->domains[i].ctx = ctx;
+        ts->domains[i].cert_file = xstrdup(domains[i].cert_file);
+        ts->domains[i].key_file = xstrdup(domains[i].key_file);
         ts->n_domains = i + 1;
     }
     SSL_CTX_set_tlsext_servername_callback(ts->default_ctx, servername_cb);
@@ -155,9 +162,14 @@ void tls_server_free(struct tls_server *ts)
     for (size_t i = 0; i < ts->n_domains; i++) {
         SSL_CTX_free(ts->domains[i].ctx);
         free(ts->domains[i].sni_name);
+        free(ts->domains[i].cert_file);
+        free(ts->domains[i].key_file);
     }
     free(ts->domains);
     SSL_CTX_free(ts->default_ctx);
+    SSL_CTX_free(ts->client_ctx);
+    free(ts->default_cert);
+    free(ts->default_key);
     free(ts);
 }
 
@@ -175,6 +187,105 @@ SSL *tls_server_session(struct tls_server *ts, int fd)
     }
     SSL_set_accept_state(ssl);
     return ssl;
+}
+
+/* ---- server-to-server (S2S-2) ------------------------------------------- */
+
+static int load_peer_ca(SSL_CTX *ctx, const char *ca_file, struct buf *err)
+{
+    int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                     : SSL_CTX_set_default_verify_paths(ctx);
+    if (ok == 1) return 0;
+    set_error(err, ca_file ? ca_file : "default CA paths", "cannot load the trusted CAs");
+    return -1;
+}
+
+int tls_server_set_peer_ca(struct tls_server *ts, const char *ca_file, struct buf *err)
+{
+    ERR_clear_error();
+    SSL_CTX *client = SSL_CTX_new(TLS_client_method());
+    if (!client) {
+        set_error(err, "TLS client", "cannot create a TLS context");
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(client, TLS1_2_VERSION);
+    SSL_CTX_set_options(client, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(client, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    int rc = load_peer_ca(client, ca_file, err);
+    for (size_t i = 0; rc == 0 && i < ts->n_domains; i++) rc = load_peer_ca(ts->domains[i].ctx, ca_file, err);
+    if (rc == 0) rc = load_peer_ca(ts->default_ctx, ca_file, err);
+    if (rc < 0) {
+        SSL_CTX_free(client);
+        return -1;
+    }
+    SSL_CTX_free(ts->client_ctx);
+    ts->client_ctx = client;
+    return 0;
+}
+
+/* The handshake goes on whatever the peer's certificate; the verdict is read
+ * afterwards (tls_peer_valid_for), which then decides between SASL EXTERNAL
+ * and dialback. */
+static int accept_any_peer(int preverify_ok, X509_STORE_CTX *x509)
+{
+    (void)preverify_ok;
+    (void)x509;
+    return 1;
+}
+
+SSL *tls_s2s_server_session(struct tls_server *ts, int fd)
+{
+    SSL *ssl = tls_server_session(ts, fd);
+    if (ssl) SSL_set_verify(ssl, SSL_VERIFY_PEER, accept_any_peer);
+    return ssl;
+}
+
+SSL *tls_client_session(struct tls_server *ts, int fd, const char *remote_domain,
+                        const char *local_domain)
+{
+    if (!ts->client_ctx) return NULL;
+    SSL *ssl = SSL_new(ts->client_ctx);
+    if (!ssl) {
+        ERR_clear_error();
+        return NULL;
+    }
+    const char *cert = ts->default_cert, *key = ts->default_key;
+    char *local_sni = sni_form(local_domain);
+    for (size_t i = 0; i < ts->n_domains; i++) {
+        if (strcasecmp(ts->domains[i].sni_name, local_sni) == 0) {
+            cert = ts->domains[i].cert_file;
+            key = ts->domains[i].key_file;
+        }
+    }
+    free(local_sni);
+    char *sni = sni_form(remote_domain);
+    bool ok = SSL_set_fd(ssl, fd) == 1 && SSL_set_tlsext_host_name(ssl, sni) == 1 &&
+              SSL_use_certificate_chain_file(ssl, cert) == 1 &&
+              SSL_use_PrivateKey_file(ssl, key, SSL_FILETYPE_PEM) == 1;
+    free(sni);
+    if (!ok) {
+        ERR_clear_error();
+        SSL_free(ssl);
+        return NULL;
+    }
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, accept_any_peer);
+    SSL_set_connect_state(ssl);
+    return ssl;
+}
+
+bool tls_peer_valid_for(SSL *ssl, const char *domain, struct buf *why)
+{
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    long result = SSL_get_verify_result(ssl);
+    bool ok = false;
+    char *name = sni_form(domain);
+    if (!cert) buf_puts(why, "no certificate");
+    else if (result != X509_V_OK) buf_printf(why, "certificate not trusted: %s", X509_verify_cert_error_string(result));
+    else if (X509_check_host(cert, name, 0, 0, NULL) != 1) buf_printf(why, "certificate not valid for %s", domain);
+    else ok = true;
+    free(name);
+    X509_free(cert);
+    return ok;
 }
 
 /* RFC 5929 §3.1: the first Finished of the latest handshake. In a full

@@ -8,6 +8,7 @@
 #ifndef IMREF_TLS_H
 #define IMREF_TLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <openssl/ssl.h>
@@ -56,6 +57,22 @@ const char *tls_session_sni(SSL *ssl);
  * with err "FILE: reason" (or "DOMAIN: reason"). */
 int tls_make_self_signed(const char *domain, const char *cert_path, const char *key_path,
                          unsigned days, struct buf *err);
+
+/* S2S-2: the CAs trusted for other servers' certificates (PEM bundle; NULL:
+ * OpenSSL's default paths), for both directions; also creates the client
+ * context of outbound streams. 0, or -1 with err. */
+int tls_server_set_peer_ca(struct tls_server *ts, const char *ca_file, struct buf *err);
+/* An inbound S2S SSL: as tls_server_session, and asks for the peer's
+ * certificate (any is accepted; judge it with tls_peer_valid_for). */
+SSL *tls_s2s_server_session(struct tls_server *ts, int fd);
+/* An outbound S2S SSL (connect state): SNI remote_domain, presenting the
+ * certificate of local_domain (or the default one). NULL on failure or
+ * before tls_server_set_peer_ca. The caller owns it. */
+SSL *tls_client_session(struct tls_server *ts, int fd, const char *remote_domain,
+                        const char *local_domain);
+/* After the handshake: is the peer's certificate trusted and valid for
+ * `domain` (RFC 6125 DNS-ID)? If not, why says so. */
+bool tls_peer_valid_for(SSL *ssl, const char *domain, struct buf *why);
 
 /* notAfter of the first certificate in a PEM file, as Unix time; -1 on error. */
 long long tls_cert_not_after(const char *cert_path);

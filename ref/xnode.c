@@ -312,6 +312,13 @@ static void serialize_attrs(const xnode *n, struct buf *out)
     }
 }
 
+void xnode_rename_ns(xnode *root, const char *from, const char *to)
+{
+    if (root->kind != XNODE_ELEMENT) return;
+    if (root->ns && strcmp(root->ns, from) == 0) root->ns = to;
+    for (xnode *c = root->children; c; c = c->next) xnode_rename_ns(c, from, to);
+}
+
 void xnode_serialize(const xnode *n, const char *context_ns, struct buf *out)
 {
     if (n->kind == XNODE_TEXT) {

@@ -52,6 +52,10 @@ const char *xnode_attr_ns(const xnode *n, const char *ns, const char *name);
 xnode *xnode_append_copy(xnode *parent, const xnode *src);
 /* A deep copy of `src` as a new root; `inherited_ns` fills a NULL ns. */
 xnode *xnode_copy(const xnode *src, const char *inherited_ns);
+/* Every element of the tree in namespace `from` moves to `to`, which must
+ * outlive the tree (a string literal): jabber:client stanzas become
+ * jabber:server ones on an S2S stream, and back. */
+void xnode_rename_ns(xnode *root, const char *from, const char *to);
 /* Removes `child` from its parent (its memory stays in the arena). */
 void xnode_unlink(xnode *child);
 
