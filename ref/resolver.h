@@ -32,6 +32,7 @@ const char *resolve_status_name(enum resolve_status st);   /* "ok", "not found",
  * NULL with err on failure. */
 struct resolver *resolver_new(struct ev_loop *loop, const char *server_host,
                               unsigned short server_port, unsigned timeout, struct buf *err);
+/* Not from within a resolver callback (c-ares is running then). */
 void resolver_free(struct resolver *r);
 
 struct srv_record {
