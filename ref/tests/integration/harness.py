@@ -121,13 +121,18 @@ def _list(root, name, items):
 
 
 def mailserver_cfg(policy, services, ports, ip_groups=(), limits=None,
-                   debug=False, maximum_roster=0):
-    """Text of a mailserver.cfg in the CFG-1 format."""
+                   debug=False, maximum_roster=0, host=HOST, domains=None,
+                   send_outside=0, tables=None, ca_file=None):
+    """Text of a mailserver.cfg in the CFG-1 format. tables: further
+    tables, {name: {variable: value}} (e.g. DNS for federation); ca_file:
+    Paths/CAFile, the CAs trusted for other servers."""
     root = ET.Element('config')
     # Colleagues (ROST) off unless a test asks: the IM tests expect the
     # rosters their users build themselves.
-    _table(root, 'InstantMessaging', {'SendOutside': 0,
+    _table(root, 'InstantMessaging', {'SendOutside': send_outside,
                                       'MaximumRoster': maximum_roster})
+    for name, variables in (tables or {}).items():
+        _table(root, name, variables)
     _table(root, 'Security', {'SecurityPolicy': policy,
                               'AuthenticationExceptionGroup': '',
                               'EncryptionExceptionGroup': '',
@@ -136,16 +141,19 @@ def mailserver_cfg(policy, services, ports, ip_groups=(), limits=None,
     # (the connect conformance suite tests it, from its own addresses).
     _table(root, 'AntiHammering', {'Enabled': 0})
     _table(root, 'Limits', limits or {})
-    _table(root, 'Paths', {'UsersFile': 'users.cfg', 'StorePath': 'store',
-                           'LogPath': 'logs', 'Certificate': 'cert.pem',
-                           'PrivateKey': 'key.pem'})
+    paths = {'UsersFile': 'users.cfg', 'StorePath': 'store',
+             'LogPath': 'logs', 'Certificate': 'cert.pem',
+             'PrivateKey': 'key.pem'}
+    if ca_file:
+        paths['CAFile'] = ca_file
+    _table(root, 'Paths', paths)
     _table(root, 'Log', {'Debug': 1 if debug else 0})
     _list(root, 'Domain', [
         {'Name': d, 'IMEnabled': 1, 'Certificate': '', 'PrivateKey': ''}
-        for d in (DOMAIN, OTHER_DOMAIN)])
+        for d in (domains or (DOMAIN, OTHER_DOMAIN))])
     _list(root, 'Service', [
         {'Id': sid, 'Startup': s.startup,
-         'Listen': ','.join(s.listen or ['%s:%d' % (HOST, ports[sid])]),
+         'Listen': ','.join(s.listen or ['%s:%d' % (host, ports[sid])]),
          'MaxConnections': s.max_connections, 'IpGroup': s.ip_group}
         for sid, s in services.items()])
     _list(root, 'IpAddressGroup', [{'Name': n, 'Address': a}
@@ -211,8 +219,14 @@ class Server:
     def __init__(self, build, cert, name, policy='NoRestrictions',
                  users=(), disabled=(), services=None, ip_groups=(),
                  limits=None, wait_for=('xmpp', 'xmpps'), configure=True,
-                 debug=False, maximum_roster=0):
+                 debug=False, maximum_roster=0, host=HOST, domains=None,
+                 send_outside=0, tables=None, ca_file=None):
         self.build = build
+        self.ca_file = ca_file
+        self.host = host            # the address every listener binds
+        self.domains = domains or (DOMAIN, OTHER_DOMAIN)
+        self.send_outside = send_outside
+        self.tables = tables
         self.name = name
         self.dir = tempfile.mkdtemp(prefix='imref-it-%s-' % name)
         self.ports = {'xmpp': free_port(), 'xmpps': free_port(),
@@ -234,12 +248,14 @@ class Server:
         self.write_file('mailserver.cfg',
                         mailserver_cfg(policy, self.services, self.ports,
                                        ip_groups, limits, self.debug,
-                                       self.maximum_roster))
+                                       self.maximum_roster, self.host,
+                                       self.domains, self.send_outside,
+                                       self.tables, self.ca_file))
         for user in users:
-            self.add_user(user)
+            self.add_user(user, self.domains[0])
         for user in disabled:
             set_listitem_variable(self.path('users.cfg'), 'User',
-                                  {'Name': user, 'Domain': DOMAIN},
+                                  {'Name': user, 'Domain': self.domains[0]},
                                   'Enabled', 0)
 
     # -- files ---------------------------------------------------------

@@ -70,10 +70,10 @@ class StreamClosed(Failure):
 
 class RawStream:
     def __init__(self, port, cafile, tls=False, tls_version=None,
-                 timeout=5):
+                 timeout=5, host=HOST):
         self.cafile = cafile
         self.timeout = timeout  # seconds, before SCALE
-        self.sock = socket.create_connection((HOST, port),
+        self.sock = socket.create_connection((host, port),
                                              timeout=timeout * SCALE)
         if tls:
             self.wrap_tls(tls_version)

@@ -55,8 +55,11 @@ class Context:
     async def login(self, user, resource=None, tls='starttls', password=None,
                     server=None, cafile=None, **options):
         """A slixmpp client negotiated up to a bound resource (not yet
-        available: call go_online())."""
+        available: call go_online()); on `server`, its first domain."""
         service = 'xmpps' if tls == 'direct' else 'xmpp'
+        if server:
+            options.setdefault('host', server.host)
+            options.setdefault('domain', server.domains[0])
         client = await login(self.port(service, server),
                              cafile or self.cafile, user,
                              password or password_of(user), resource, tls,
@@ -90,7 +93,8 @@ class Context:
 
     def server(self, name, **options):
         """A server owned by this test (stopped after it)."""
-        srv = Server(self.build, self.cert, name, **options)
+        cert = options.pop('cert', self.cert)
+        srv = Server(self.build, cert, name, **options)
         self.servers.append(srv)
         return srv
 

@@ -67,8 +67,10 @@ class Inbox:
 
 class Client(slixmpp.ClientXMPP):
     def __init__(self, port, cafile, jid, password, mech=DEFAULT_MECH,
-                 username=None, tls_max=None, keep_channel_binding=False):
+                 username=None, tls_max=None, keep_channel_binding=False,
+                 host=HOST):
         super().__init__(jid, password)
+        self.host = host
         self.port = port
         self.mech = mech
         self.keep_channel_binding = keep_channel_binding
@@ -98,7 +100,7 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler('disconnected', self._on_disconnected)
 
     async def get_dns_records(self, domain, port=None):
-        return [(domain, HOST, self.port)]
+        return [(domain, self.host, self.port)]
 
     def _credentials(self, required, optional):
         """slixmpp's credentials, minus the channel binding unless we use
@@ -116,7 +118,7 @@ class Client(slixmpp.ClientXMPP):
         """Connects and negotiates up to a bound resource.
         tls: 'starttls' | 'direct' | 'none'."""
         self._negotiated = asyncio.get_running_loop().create_future()
-        self.connect(address=(HOST, self.port), use_ssl=(tls == 'direct'),
+        self.connect(address=(self.host, self.port), use_ssl=(tls == 'direct'),
                      force_starttls=(tls == 'starttls'),
                      disable_starttls=(tls != 'starttls'))
         try:
