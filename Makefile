@@ -12,8 +12,8 @@ SAN     ?=
 PKGS     := openssl expat libgsasl libidn libidn2 sqlite3 libcares
 CPPFLAGS += -D_GNU_SOURCE -Iref -Iconformance $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SAN)
-LDFLAGS  += $(SAN)
+override CFLAGS += -std=c17 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(SAN)
+override LDFLAGS += $(SAN)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 REF_MAINS := ref/imrefd.c ref/imrefctl.c
