@@ -317,7 +317,8 @@ void router_route_inbound(struct server *srv, xnode *st, const struct jid *from,
     free(norm);
     const char *type = xnode_attr(st, "type");
     bool presence = strcmp(st->name, "presence") == 0;
-    if (to->node && !router_domain_allows(srv, to->node, to->domain, from)) {
+    bool account = to->node && local_user(srv, to);     /* else: service-unavailable below */
+    if (account && !router_domain_allows(srv, to->node, to->domain, from)) {
         /* DOM-5 across servers: the local recipient may not hear from outside. */
         if (!presence || (type && strcmp(type, "subscribe") == 0))
             router_bounce(srv, NULL, st, "cancel", "not-allowed", POLICY_DOMAIN_TEXT);

@@ -78,7 +78,10 @@ static void bounce_one(struct server *srv, xnode *stanza, const char *condition)
     bool presence = strcmp(stanza->name, "presence") == 0;
     bool answerless = type && (strcmp(type, "error") == 0 || strcmp(type, "result") == 0);
     if (presence || answerless) return;
-    xnode *err = stanza_error_reply(stanza, "cancel", condition, NULL);
+    /* RFC 6120 §8.3.3: a timeout or a full queue may pass; the rest will not */
+    bool transient = strcmp(condition, "remote-server-timeout") == 0 ||
+                     strcmp(condition, "resource-constraint") == 0;
+    xnode *err = stanza_error_reply(stanza, transient ? "wait" : "cancel", condition, NULL);
     router_deliver_local(srv, err);
 }
 
