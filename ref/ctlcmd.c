@@ -41,6 +41,7 @@ struct ctl_command {
     const struct ctl_column *columns;       /* render_table, render_row */
     const char *done;                       /* render_done: "added user %s" */
     bool verbatim;                          /* arguments are never options (but a lone --help) */
+    bool repeat_last;                       /* the last positional may be given any number of times */
 };
 
 static void render_table(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
@@ -50,6 +51,7 @@ static void render_done(const struct ctl_invocation *inv, const struct json *res
 static void render_kick(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
 static void render_members(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
 static void render_reload(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
+static void render_check(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
 
 /* ADM-1 */
 static const struct ctl_column connection_columns[] = {
@@ -153,6 +155,10 @@ static const struct ctl_command commands[] = {
       .usage = "NAME@DOMAIN [--add JID] [--remove JID]", .render = render_members,
       .summary = "show, or change, a group's members" },
     { .words = "reload", .action = "reload", .render = render_reload, .summary = "reload users.cfg (ADM-7)" },
+    { .words = "check", .positionals = { "domain" }, .repeat_last = true, .usage = "[DOMAIN...]",
+      .render = render_check,
+      .summary = "Check Service Accessibility (ADM-6): DNS records, listeners and certificates of each "
+                 "domain; exit 1 if a required check fails" },
     { .words = "hash-password", .positionals = { "password" }, .required = 1, .usage = "PASSWORD",
       .verbatim = true,
       .summary = "print the stored form of PASSWORD (SCRAM keys; ScramIterations of DIR/mailserver.cfg)" },
@@ -307,8 +313,10 @@ static int parse_command_args(int argc, char **argv, int i, struct ctl_invocatio
             i++;
             continue;
         }
-        if (given >= max) return usage_fail(err, "unexpected argument ", a);
-        if (take_positional(inv, cmd->positionals[given++], a, err) < 0) return -1;
+        if (given >= max && !(cmd->repeat_last && max)) return usage_fail(err, "unexpected argument ", a);
+        const char *key = cmd->positionals[given < max ? given : max - 1];
+        given++;
+        if (take_positional(inv, key, a, err) < 0) return -1;
     }
     if (inv->help) return 0;
     buf_reset(err);
@@ -647,6 +655,50 @@ static void render_reload(const struct ctl_invocation *inv, const struct json *r
     long long n = 0;
     number_as_integer(json_get(result, "users"), &n);
     buf_printf(out, "reloaded users.cfg: %lld user%s\n", n, n == 1 ? "" : "s");
+}
+
+/* "OK", "FAILED", "WARNING", "SKIPPED" for a check's status. */
+static const char *status_word(const char *status)
+{
+    static const char *const words[][2] = {
+        { "ok", "OK" }, { "failed", "FAILED" }, { "warning", "WARNING" }, { "skipped", "SKIPPED" },
+    };
+    for (size_t i = 0; status && i < sizeof words / sizeof words[0]; i++)
+        if (strcmp(status, words[i][0]) == 0) return words[i][1];
+    return "?";
+}
+
+/* ADM-6: one line per check, "STATUS  domain  check  detail; hint", the
+ * columns aligned. */
+static void render_check(const struct ctl_invocation *inv, const struct json *result, struct buf *out)
+{
+    (void)inv;
+    const struct json *checks = json_get(result, "checks");
+    size_t n = json_array_len(checks), domain_width = 0, check_width = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct json *c = json_array_at(checks, i);
+        const char *domain = json_string(json_get(c, "domain")), *check = json_string(json_get(c, "check"));
+        if (domain && text_width(domain) > domain_width) domain_width = text_width(domain);
+        if (check && text_width(check) > check_width) check_width = text_width(check);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct json *c = json_array_at(checks, i);
+        const char *status = json_string(json_get(c, "status")), *hint = json_string(json_get(c, "hint"));
+        buf_printf(out, "%-8s", status_word(status));
+        const struct json *cells[] = { json_get(c, "domain"), json_get(c, "check") };
+        const size_t widths[] = { domain_width, check_width };
+        for (size_t k = 0; k < 2; k++) {
+            size_t cell_start = out->len;
+            append_scalar(cells[k], out);
+            for (size_t pad = text_width(out->data + cell_start); pad < widths[k] + 2; pad++) buf_puts(out, " ");
+        }
+        append_scalar(json_get(c, "detail"), out);
+        if (hint) {
+            buf_puts(out, "; ");
+            append_printable(hint, out);
+        }
+        buf_puts(out, "\n");
+    }
 }
 
 /* Indented JSON of any value. */

@@ -1,11 +1,13 @@
-/* imrefctl: the administrator's command (SPEC ADM-1..4, ADM-7, AUTH-2).
+/* imrefctl: the administrator's command (SPEC ADM-1..4, ADM-6, ADM-7, AUTH-2).
  * A client of imrefd's control socket: one JSON request line, one reply
  * line, the result shown as a table or line (or --json). The commands, their
  * arguments and how results look are the table in ctlcmd.c; this file runs
  * them: over the socket, or, for user and group commands while imrefd is not
  * running, on users.cfg directly through usersedit (the same results).
- * `hash-password` runs locally. Exit status: 0 done, 1 refused or failed,
- * 2 usage error. */
+ * `hash-password` runs locally; `check` (ADM-6) asks imrefd for its
+ * services and settings and checks DNS and the listeners itself (svccheck).
+ * Exit status: 0 done, 1 refused or failed (check: a required check
+ * failed), 2 usage error (check: also a configuration error). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,6 +29,7 @@
 #include "json.h"
 #include "log.h"
 #include "scram.h"
+#include "svccheck.h"
 #include "usersedit.h"
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
@@ -477,6 +480,148 @@ static int run_remote(const struct ctl_invocation *inv, const struct settings *s
     return rc;
 }
 
+/* ---- check (ADM-6) ------------------------------------------------------------- */
+
+/* One action without arguments over the control socket: 0 with *doc the
+ * whole reply (the caller json_frees it), 1 if imrefd is not running, -1
+ * with err. */
+static int control_call(const char *socket_path, const char *action, struct json **doc, struct buf *err)
+{
+    *doc = NULL;
+    int fd = -1;
+    int rc = control_connect(socket_path, &fd, err);
+    if (rc != 0) return rc;
+    struct buf request, reply;
+    buf_init(&request);
+    buf_init(&reply);
+    struct jsonw w;
+    jsonw_init(&w, &request);
+    jsonw_object_begin(&w);
+    jsonw_key(&w, "action");
+    jsonw_string(&w, action);
+    jsonw_object_end(&w);
+    buf_puts(&request, "\n");
+    rc = control_exchange(fd, &request, &reply, err);
+    close(fd);
+    bool ok = false;
+    if (rc == 0) {
+        *doc = json_parse(reply.data ? reply.data : "", reply.len, NULL);
+        if (!json_bool(json_get(*doc, "ok"), &ok)) buf_printf(err, "malformed reply from imrefd to %s", action);
+        else if (!ok) buf_printf(err, "imrefd refused %s: %s", action, json_string(json_get(*doc, "error")));
+        rc = ok ? 0 : -1;
+    }
+    if (rc != 0) {
+        json_free(*doc);
+        *doc = NULL;
+    }
+    buf_free(&request);
+    buf_free(&reply);
+    return rc;
+}
+
+/* The running server's services and SendOutside: 0, or -1 with err. */
+static int ask_server(const struct settings *s, struct svccheck_server *srv, struct buf *err)
+{
+    struct json *services = NULL, *settings = NULL;
+    int rc = control_call(s->socket_path, "services", &services, err);
+    if (rc == 0) rc = control_call(s->socket_path, "settings.get", &settings, err);
+    if (rc == 1) buf_printf(err, "imrefd is not running (no control socket at %s)", s->socket_path);
+    if (rc == 0)
+        rc = svccheck_server_from_json(json_get(services, "result"), json_get(settings, "result"), srv, err);
+    json_free(services);
+    json_free(settings);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The domains to check: those named (each must be IM-enabled in cfg), or
+ * every IM-enabled one. The names point into cfg. 0, or -1 (message shown). */
+static int check_domains(const struct ctl_invocation *inv, const struct server_config *cfg, const char ***out,
+                         size_t *n)
+{
+    *out = xcalloc(cfg->n_domains + inv->n_args + 1, sizeof **out);
+    *n = 0;
+    for (size_t i = 0; i < inv->n_args; i++) {
+        const struct domain_config *d = config_find_domain(cfg, inv->args[i].value);
+        if (!d || !d->im_enabled) {
+            fprintf(stderr, "imrefctl: %s is not %s in %s\n", inv->args[i].value,
+                    d ? "IM-enabled (IMEnabled=0)" : "a domain", cfg->path);
+            return -1;
+        }
+        (*out)[(*n)++] = d->name;
+    }
+    for (size_t i = 0; inv->n_args == 0 && i < cfg->n_domains; i++)
+        if (cfg->domains[i].im_enabled) (*out)[(*n)++] = cfg->domains[i].name;
+    if (*n == 0) fprintf(stderr, "imrefctl: no domain with IMEnabled=1 in %s\n", cfg->path);
+    return *n ? 0 : -1;
+}
+
+static void show_report(const struct ctl_invocation *inv, const struct svccheck_report *rep)
+{
+    struct buf text;
+    buf_init(&text);
+    struct jsonw w;
+    jsonw_init(&w, &text);
+    svccheck_report_json(rep, &w);
+    struct json *doc = json_parse(text.data, text.len, NULL);
+    show_result(inv, doc);
+    json_free(doc);
+    buf_free(&text);
+}
+
+static int run_check(const struct ctl_invocation *inv, const struct settings *s)
+{
+    if (!s->cfg && !inv->dir) {
+        fputs("imrefctl: check needs --dir DIR (the server's " CONFIG_FILE_NAME ")\n", stderr);
+        return EXIT_USAGE;
+    }
+    if (!s->cfg) {
+        fprintf(stderr, "imrefctl: %s/%s: no such file (check needs the server's configuration)\n", inv->dir,
+                CONFIG_FILE_NAME);
+        return EXIT_USAGE;
+    }
+    const char **domains;
+    size_t n;
+    if (check_domains(inv, s->cfg, &domains, &n) != 0) {
+        free(domains);
+        return EXIT_USAGE;
+    }
+    struct svccheck_report rep;
+    svccheck_report_init(&rep);
+    struct svccheck_server srv;
+    struct buf err;
+    buf_init(&err);
+    int rc = 0;
+    if (ask_server(s, &srv, &err) != 0) {
+        struct buf hint;
+        buf_init(&hint);
+        buf_printf(&hint, "fix: start imrefd --dir %s", s->cfg->dir);
+        svccheck_report_add(&rep, "*", "imrefd", SVCCHECK_FAILED, true, err.data, hint.data);
+        buf_free(&hint);
+    } else {
+        svccheck_server_add_local_addresses(&srv);
+        if (svccheck_run(s->cfg, domains, n, &srv, &rep, &err) != 0) {
+            fprintf(stderr, "imrefctl: %s\n", err.data);
+            rc = EXIT_USAGE;
+        }
+        svccheck_server_free(&srv);
+    }
+    if (rc == 0) {
+        show_report(inv, &rep);
+        rc = svccheck_report_failed(&rep) ? EXIT_FAILED : 0;
+    }
+    svccheck_report_free(&rep);
+    buf_free(&err);
+    free(domains);
+    return rc;
+}
+
+/* The commands imrefctl runs itself rather than as one control action. */
+static int run_local(const struct ctl_invocation *inv, const struct settings *s)
+{
+    if (strcmp(ctlcmd_action(inv->command), "check") == 0) return run_check(inv, s);
+    return run_hash_password(inv, s);
+}
+
 /* ---- main ------------------------------------------------------------------- */
 
 static int show_help(const struct ctl_invocation *inv)
@@ -502,8 +647,9 @@ int main(int argc, char **argv)
         rc = show_help(&inv);
     } else {
         struct settings s;
-        if (settings_load(&inv, &s) != 0) rc = EXIT_FAILED;
-        else if (ctlcmd_is_local(inv.command)) rc = run_hash_password(&inv, &s);
+        bool check = strcmp(ctlcmd_action(inv.command), "check") == 0;
+        if (settings_load(&inv, &s) != 0) rc = check ? EXIT_USAGE : EXIT_FAILED;
+        else if (ctlcmd_is_local(inv.command)) rc = run_local(&inv, &s);
         else rc = run_remote(&inv, &s);
         settings_free(&s);
     }

@@ -31,6 +31,8 @@ import test_xml       # noqa: F401
 import test_admin  # noqa: F401
 import test_services  # noqa: F401
 import test_config    # noqa: F401
+import test_check     # noqa: F401
+import test_s2s       # noqa: F401
 
 
 class Reporter:
