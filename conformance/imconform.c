@@ -29,13 +29,15 @@
 #define MAX_JOBS 256
 #define MAX_RESULT_BYTES (16u << 20)   /* an encoded result from a child */
 
-#define USAGE_LINE "usage: imconform --target FILE [-j N] [--junit FILE] [--strict] [--verbose] PATH...\n"
+#define USAGE_LINE "usage: imconform --target FILE [--peer FILE] [-j N] [--junit FILE] [--strict] [--verbose] PATH...\n"
 
 static const char usage_text[] =
     USAGE_LINE
     "Runs scansion-style .scs scenarios against the server a target profile names.\n"
     "  PATH            a .scs file, or a directory (every *.scs below it, sorted)\n"
     "  --target FILE   the target profile (host, ports, domain, hooks, skips)\n"
+    "  --peer FILE     a second server's profile, for scenarios that require\n"
+    "                  peer (federation): their \"target: peer\" clients use it\n"
     "  -j, --jobs N    run up to N scenarios at once (default 1); each runs in its\n"
     "                  own process, killed after the target's scenario-timeout\n"
     "  --junit FILE    also write the results as JUnit XML to FILE\n"
@@ -47,7 +49,7 @@ static const char usage_text[] =
     "target errors.\n";
 
 struct options {
-    const char *target_path, *junit_path;
+    const char *target_path, *peer_path, *junit_path;
     unsigned jobs;
     bool strict, verbose;
 };
@@ -74,6 +76,7 @@ struct job {
 struct sched {
     struct ev_loop *loop;
     const struct target *target;
+    const struct target *peer;     /* NULL without --peer */
     const struct options *opts;
     struct job *jobs;
     size_t n_jobs, next_start, next_report, running;
@@ -247,7 +250,7 @@ static void run_child(const struct job *j, int fd)
     signal(SIGTERM, SIG_DFL);
     setpgid(0, 0);
     struct runner_result r;
-    runner_run(j->sc, j->sched->target, &runner_xclient_driver, j->sched->opts->verbose, &r);
+    runner_run(j->sc, j->sched->target, j->sched->peer, &runner_xclient_driver, j->sched->opts->verbose, &r);
     struct buf enc;
     buf_init(&enc);
     runner_result_encode(&r, &enc);
@@ -371,6 +374,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longopts[] = {
         { "target", required_argument, NULL, 't' },
+        { "peer", required_argument, NULL, 'p' },
         { "jobs", required_argument, NULL, 'j' },
         { "junit", required_argument, NULL, 'J' },
         { "strict", no_argument, NULL, 's' },
@@ -383,6 +387,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     while ((c = getopt_long(argc, argv, "t:j:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 't': o->target_path = optarg; break;
+        case 'p': o->peer_path = optarg; break;
         case 'J': o->junit_path = optarg; break;
         case 's': o->strict = true; break;
         case 'v': o->verbose = true; break;
@@ -463,9 +468,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);   /* a server closing a socket is a step failure, not death */
     struct buf err;
     buf_init(&err);
-    struct target *t;
+    struct target *t, *peer = NULL;
     if (target_load(opts.target_path, &t, &err) != 0) {
         fprintf(stderr, "imconform: %s\n", err.data);
+        buf_free(&err);
+        return 2;
+    }
+    if (opts.peer_path && target_load(opts.peer_path, &peer, &err) != 0) {
+        fprintf(stderr, "imconform: %s\n", err.data);
+        target_free(t);
         buf_free(&err);
         return 2;
     }
@@ -474,10 +485,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < paths.n; i++) free(paths.items[i]);
         free(paths.items);
         target_free(t);
+        target_free(peer);
         buf_free(&err);
         return 2;
     }
-    struct sched s = { .target = t, .opts = &opts };
+    struct sched s = { .target = t, .peer = peer, .opts = &opts };
     load_jobs(&s, &paths);
     free(paths.items);
     s.report = report_new(stdout, s.n_jobs, opts.verbose);
@@ -492,6 +504,7 @@ int main(int argc, char **argv)
     report_free(s.report);
     free_jobs(&s);
     target_free(t);
+    target_free(peer);
     buf_free(&err);
     return rc;
 }

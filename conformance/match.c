@@ -37,6 +37,21 @@ bool scs_var_split(const char *var, char **client, enum scs_var_kind *kind)
     return false;
 }
 
+bool scs_profile_var_split(const char *var, bool *peer, const char **name)
+{
+    static const char target_prefix[] = "target:", peer_prefix[] = "peer:";
+    if (strncmp(var, target_prefix, strlen(target_prefix)) == 0) {
+        *peer = false;
+        *name = var + strlen(target_prefix);
+    } else if (strncmp(var, peer_prefix, strlen(peer_prefix)) == 0) {
+        *peer = true;
+        *name = var + strlen(peer_prefix);
+    } else {
+        return false;
+    }
+    return **name != '\0';
+}
+
 char *scs_expand(const char *text, scs_var_fn lookup, void *ctx, struct buf *err)
 {
     struct buf out;

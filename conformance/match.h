@@ -26,6 +26,10 @@ enum scs_var_kind { SCS_VAR_FULL_JID, SCS_VAR_BARE_JID, SCS_VAR_RESOURCE, SCS_VA
    (malloc'd into *client: "Juliet's phone") and its kind; false (and *client
    NULL) if it is none of the four forms. */
 bool scs_var_split(const char *var, char **client, enum scs_var_kind *kind);
+/* Profile variables: "target:NAME" (the var-NAME of the target profile) and
+   "peer:NAME" (of the --peer profile). True with *peer set and *name
+   pointing into var (non-empty) if var is one of the two forms. */
+bool scs_profile_var_split(const char *var, bool *peer, const char **name);
 
 /* Looks up a variable (the text inside ${...}, e.g. "Romeo's full JID");
    returns a borrowed value or NULL if unknown. */

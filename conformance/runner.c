@@ -20,6 +20,7 @@
 /* One [Client] of the scenario while it runs. */
 struct client_state {
     const struct scs_client *def;
+    const struct target *target;   /* the main target, or the peer ("target: peer") */
     char *jid;        /* configured jid after domain mapping */
     char *bare, *domain, *resource;                 /* from jid (resource may be NULL) */
     void *conn;       /* driver handle; NULL when not connected */
@@ -29,9 +30,11 @@ struct client_state {
 struct run {
     const struct scenario *sc;
     const struct target *t;
+    const struct target *peer;        /* NULL unless the scenario requires peer */
     const struct runner_driver *d;
     struct client_state *clients;     /* sc->n_clients */
-    char *accounts;                   /* IMCONFORM_ACCOUNTS */
+    char *accounts;                   /* IMCONFORM_ACCOUNTS of the main target's hooks */
+    char *peer_accounts;              /* ... and of the peer's (its clients only) */
     const struct scs_step *step;      /* the step running */
     bool admin_ran;                   /* an Admin runs:/fails: step has run */
     struct buf admin_output;          /* its output (the most recent one's) */
@@ -92,22 +95,28 @@ static void client_set_bound(struct client_state *c, const char *full)
     split_jid(full, &c->bound_bare, &c->bound_domain, &c->bound_resource);
 }
 
+/* Each client's target (a peer client needs r->peer, which the skip on
+   `requires: peer` guarantees) and the accounts each target's hooks get. */
 static void clients_init(struct run *r)
 {
     r->clients = xcalloc(r->sc->n_clients, sizeof *r->clients);
-    struct buf acc;
+    struct buf acc, peer_acc;
     buf_init(&acc);
+    buf_init(&peer_acc);
     buf_puts(&acc, "");
+    buf_puts(&peer_acc, "");
     for (size_t i = 0; i < r->sc->n_clients; i++) {
         struct client_state *c = &r->clients[i];
         c->def = &r->sc->clients[i];
+        c->target = c->def->peer && r->peer ? r->peer : r->t;
         const char *jid = scs_client_option(c->def, "jid");
-        c->jid = map_domain(jid ? jid : "", r->t->domain);
+        c->jid = map_domain(jid ? jid : "", c->target->domain);
         split_jid(c->jid, &c->bare, &c->domain, &c->resource);
         const char *password = scs_client_option(c->def, "password");
-        buf_printf(&acc, "%s %s\n", c->jid, password ? password : "");
+        buf_printf(c->target == r->t ? &acc : &peer_acc, "%s %s\n", c->jid, password ? password : "");
     }
     r->accounts = buf_steal(&acc);
+    r->peer_accounts = buf_steal(&peer_acc);
 }
 
 static void clients_close(struct run *r)
@@ -128,6 +137,7 @@ static void clients_free(struct run *r)
     }
     free(r->clients);
     free(r->accounts);
+    free(r->peer_accounts);
 }
 
 static struct client_state *find_client(struct run *r, const char *name, size_t name_len)
@@ -141,10 +151,17 @@ static struct client_state *find_client(struct run *r, const char *name, size_t 
 
 /* ---- variables ----------------------------------------------------------- */
 
-/* "Romeo's full JID" etc.; NULL if unknown or not yet known. */
+/* "Romeo's full JID" etc., "target:NAME" and "peer:NAME" (the profiles'
+   var-NAME); NULL if unknown or not yet known. */
 static const char *lookup_var(void *ctx, const char *name)
 {
     struct run *r = ctx;
+    bool peer;
+    const char *profile_var;
+    if (scs_profile_var_split(name, &peer, &profile_var)) {
+        const struct target *t = peer ? r->peer : r->t;
+        return t ? target_var(t, profile_var) : NULL;
+    }
     const char *sep = strstr(name, "'s ");
     if (!sep) return NULL;
     struct client_state *c = find_client(r, name, (size_t)(sep - name));
@@ -174,8 +191,8 @@ static void describe_step(const struct scs_step *s, struct buf *out)
     case SCS_RECEIVES_STREAM_ERROR:
         buf_printf(out, "%s receives stream error <%s/>", s->client, s->text); break;
     case SCS_IS_DISCONNECTED: buf_printf(out, "%s is disconnected", s->client); break;
-    case SCS_ADMIN_RUNS: buf_printf(out, "Admin runs: %s", s->text); break;
-    case SCS_ADMIN_FAILS: buf_printf(out, "Admin fails: %s", s->text); break;
+    case SCS_ADMIN_RUNS: buf_printf(out, "%s runs: %s", s->peer ? "Peer admin" : "Admin", s->text); break;
+    case SCS_ADMIN_FAILS: buf_printf(out, "%s fails: %s", s->peer ? "Peer admin" : "Admin", s->text); break;
     case SCS_ADMIN_OUTPUT_CONTAINS: buf_printf(out, "Admin output contains: %s", s->text); break;
     case SCS_LOG_CONTAINS: {
         const char *n = s->log_name ? s->log_name : "";
@@ -261,15 +278,15 @@ static void describe_status(int status, struct buf *out)
     else buf_printf(out, "status %d", status);
 }
 
-static void exec_hook(const struct run *r, const char *cmd, int out_fd)
+static void exec_hook(const struct run *r, const struct target *t, const char *cmd, int out_fd)
 {
     dup2(out_fd, STDOUT_FILENO);
     dup2(out_fd, STDERR_FILENO);
     int null_fd = open("/dev/null", O_RDONLY);
     if (null_fd >= 0) dup2(null_fd, STDIN_FILENO);
     setenv("IMCONFORM_SCENARIO", r->sc->path, 1);
-    setenv("IMCONFORM_TARGET", r->t->path, 1);
-    setenv("IMCONFORM_ACCOUNTS", r->accounts, 1);
+    setenv("IMCONFORM_TARGET", t->path, 1);
+    setenv("IMCONFORM_ACCOUNTS", t == r->t ? r->accounts : r->peer_accounts, 1);
     execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
     _exit(127);
 }
@@ -307,10 +324,11 @@ static int collect_hook(pid_t pid, int fd, struct buf *out, size_t max)
     return status;
 }
 
-/* Runs cmd with /bin/sh -c and the IMCONFORM_* environment; output (its
-   last `max` bytes) in *out. Returns the wait status, or -1 if it could not
-   start. */
-static int run_hook(const struct run *r, const char *cmd, struct buf *out, size_t max)
+/* Runs cmd, a hook of target t (the main one or the peer), with /bin/sh -c
+   and the IMCONFORM_* environment of t; output (its last `max` bytes) in
+   *out. Returns the wait status, or -1 if it could not start. */
+static int run_hook(const struct run *r, const struct target *t, const char *cmd,
+                    struct buf *out, size_t max)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -325,7 +343,7 @@ static int run_hook(const struct run *r, const char *cmd, struct buf *out, size_
         close(p[0]); close(p[1]);
         return -1;
     }
-    if (pid == 0) exec_hook(r, cmd, p[1]);
+    if (pid == 0) exec_hook(r, t, cmd, p[1]);
     close(p[1]);
     int status = collect_hook(pid, p[0], out, max);
     close(p[0]);
@@ -359,15 +377,16 @@ static void append_hook_output(struct buf *diag, const char *cmd, int status, co
     append_output(diag, "hook output", out);
 }
 
-/* Runs the setup or teardown hook; fails the run with `message` unless it
-   exits 0. */
-static int run_checked_hook(struct run *r, const char *hook, const char *message, const char *where)
+/* Runs the setup or teardown hook of target t; fails the run with
+   `message` unless it exits 0. */
+static int run_checked_hook(struct run *r, const struct target *t, const char *hook,
+                            const char *message, const char *where)
 {
     struct buf cmd, out;
     buf_init(&cmd);
     buf_init(&out);
     buf_puts(&cmd, hook);
-    int status = run_hook(r, cmd.data, &out, RUNNER_HOOK_OUTPUT_MAX);
+    int status = run_hook(r, t, cmd.data, &out, RUNNER_HOOK_OUTPUT_MAX);
     int rc = 0;
     if (!hook_ok(status)) {
         if (!r->failed) {
@@ -452,12 +471,13 @@ static bool is_numeric_address(const char *v)
 static int build_opts(struct run *r, const struct client_state *c, struct xclient_opts *o)
 {
     bool explicit_port = false;
-    *o = (struct xclient_opts){ .host = r->t->host, .port = r->t->port, .tls = XCLIENT_STARTTLS,
-                                .jid = c->jid, .ca_file = r->t->ca_file, .login = true,
+    const struct target *t = c->target;
+    *o = (struct xclient_opts){ .host = t->host, .port = t->port, .tls = XCLIENT_STARTTLS,
+                                .jid = c->jid, .ca_file = t->ca_file, .login = true,
                                 .timeout = RUNNER_CONNECT_TIMEOUT };
     for (size_t i = 0; i < c->def->n_options; i++) {
         const char *k = c->def->options[i].key, *v = c->def->options[i].value;
-        if (strcmp(k, "jid") == 0) continue;
+        if (strcmp(k, "jid") == 0 || strcmp(k, "target") == 0) continue;
         else if (strcmp(k, "password") == 0) o->password = v;
         else if (strcmp(k, "resource") == 0) o->resource = v;
         else if (strcmp(k, "sasl") == 0) o->mechanism = v;
@@ -479,11 +499,11 @@ static int build_opts(struct run *r, const struct client_state *c, struct xclien
         }
     }
     if (o->tls == XCLIENT_DIRECT_TLS && !explicit_port) {
-        if (!r->t->direct_tls_port) {
-            fail(r, "target has no direct-tls-port", NULL);
+        if (!t->direct_tls_port) {
+            fail(r, t == r->t ? "target has no direct-tls-port" : "peer target has no direct-tls-port", NULL);
             return -1;
         }
-        o->port = r->t->direct_tls_port;
+        o->port = t->direct_tls_port;
     }
     return 0;
 }
@@ -659,7 +679,7 @@ static void event_free(struct xclient_event *ev)
 static int receive_one(struct run *r, struct client_state *c, const xnode *expected)
 {
     struct xclient_event ev;
-    next_event(r, c, RUNNER_WAIT, &ev);
+    next_event(r, c, r->t->receive_timeout, &ev);
     int rc = 0;
     if (ev.kind == XEV_STANZA) {
         struct buf why;
@@ -676,7 +696,7 @@ static int receive_one(struct run *r, struct client_state *c, const xnode *expec
         fail(r, ev.kind == XEV_TIMEOUT ? "missing stanza"
               : ev.kind == XEV_CLOSED ? "stream closed instead of the expected stanza"
               : "stream error instead of the expected stanza", NULL);
-        if (ev.kind == XEV_TIMEOUT) buf_printf(&r->diag, "nothing received within %g s\n", RUNNER_WAIT);
+        if (ev.kind == XEV_TIMEOUT) buf_printf(&r->diag, "nothing received within %g s\n", r->t->receive_timeout);
         append_element(&r->diag, "expected", expected);
         if (ev.kind != XEV_TIMEOUT) append_event(&r->diag, &ev);
         if (ev.kind != XEV_TIMEOUT) drop_connection(r, c);
@@ -733,7 +753,7 @@ static int step_receives_stream_error(struct run *r)
     struct client_state *c = connected_client(r);
     if (!c) return -1;
     struct xclient_event ev;
-    next_event(r, c, RUNNER_WAIT, &ev);
+    next_event(r, c, r->t->receive_timeout, &ev);
     if (ev.kind != XEV_STREAM_ERROR || strcmp(ev.condition, r->step->text) != 0) {
         fail(r, ev.kind == XEV_STREAM_ERROR ? "stream error with another condition"
               : "missing stream error", NULL);
@@ -743,7 +763,7 @@ static int step_receives_stream_error(struct run *r)
         return -1;
     }
     event_free(&ev);
-    next_event(r, c, RUNNER_WAIT, &ev);
+    next_event(r, c, r->t->receive_timeout, &ev);
     int rc = 0;
     if (ev.kind != XEV_CLOSED) {
         fail(r, "stream did not end after the stream error", NULL);
@@ -760,11 +780,11 @@ static int step_is_disconnected(struct run *r)
     struct client_state *c = connected_client(r);
     if (!c) return -1;
     struct xclient_event ev;
-    next_event(r, c, RUNNER_WAIT, &ev);
+    next_event(r, c, r->t->receive_timeout, &ev);
     int rc = 0;
     if (ev.kind != XEV_CLOSED) {
         fail(r, ev.kind == XEV_TIMEOUT ? "still connected" : "not disconnected", NULL);
-        buf_printf(&r->diag, "expected: end of stream within %g s\n", RUNNER_WAIT);
+        buf_printf(&r->diag, "expected: end of stream within %g s\n", r->t->receive_timeout);
         append_event(&r->diag, &ev);
         rc = -1;
     }
@@ -778,15 +798,17 @@ static int step_is_disconnected(struct run *r)
    runs:) or exits non-zero (Admin fails:). */
 static int run_admin_step(struct run *r, bool expect_failure)
 {
-    if (!r->t->admin) return fail(r, "target has no admin hook", NULL);
+    const struct target *t = r->step->peer ? r->peer : r->t;
+    if (!t || !t->admin)
+        return fail(r, r->step->peer ? "peer target has no admin hook" : "target has no admin hook", NULL);
     char *args = expand(r, r->step->text);
     if (!args) return -1;
     struct buf cmd;
     buf_init(&cmd);
-    buf_puts(&cmd, r->t->admin);
+    buf_puts(&cmd, t->admin);
     if (args[0]) buf_printf(&cmd, " %s", args);
     buf_reset(&r->admin_output);
-    int status = run_hook(r, cmd.data, &r->admin_output, RUNNER_ADMIN_OUTPUT_MAX);
+    int status = run_hook(r, t, cmd.data, &r->admin_output, RUNNER_ADMIN_OUTPUT_MAX);
     r->admin_ran = true;
     int rc = 0;
     if (status == -1 || hook_ok(status) == expect_failure) {
@@ -847,11 +869,11 @@ static int step_log_contains(struct run *r)
     buf_init(&cmd);
     buf_init(&out);
     buf_printf(&cmd, "%s %s", r->t->log, r->step->log_name);
-    double deadline = now_seconds() + RUNNER_WAIT;
+    double deadline = now_seconds() + r->t->receive_timeout;
     int status, rc = -1;
     for (;;) {
         buf_reset(&out);
-        status = run_hook(r, cmd.data, &out, RUNNER_HOOK_OUTPUT_MAX);
+        status = run_hook(r, r->t, cmd.data, &out, RUNNER_HOOK_OUTPUT_MAX);
         if (!hook_ok(status)) break;
         if (out.len && memmem(out.data, out.len, text, strlen(text))) { rc = 0; break; }
         if (now_seconds() >= deadline) break;
@@ -891,24 +913,42 @@ static int run_step(struct run *r)
 
 /* ---- the scenario -------------------------------------------------------- */
 
+/* Why a `requires:` word is not met, malloc'd, or NULL if it is. */
+static char *unmet_requirement(const char *word, const struct target *t, const struct target *peer)
+{
+    struct buf b;
+    buf_init(&b);
+    bool peer_word = strcmp(word, "peer") == 0 || strncmp(word, "peer:", 5) == 0;
+    if (peer_word && !peer)
+        buf_printf(&b, "requires %s, and imconform runs without --peer", word);
+    else if (peer_word && word[4] == ':' && !target_has(peer, word + 5))
+        buf_printf(&b, "requires %s, which peer target %s lacks", word, peer->name);
+    else if (!peer_word && !target_has(t, word))
+        buf_printf(&b, "requires %s, which target %s lacks", word, t->name);
+    else
+        return NULL;
+    return buf_steal(&b);
+}
+
 /* The reason to skip, malloc'd, or NULL. */
-static char *skip_reason(const struct scenario *sc, const struct target *t)
+static char *skip_reason(const struct scenario *sc, const struct target *t, const struct target *peer)
 {
     const char *listed = target_skip_reason(t, sc->path);
+    if (!listed && peer && scs_requires_peer(sc)) listed = target_skip_reason(peer, sc->path);
     if (listed) return xstrdup(listed);
     for (size_t i = 0; i < sc->n_requires; i++) {
-        if (target_has(t, sc->requires[i])) continue;
-        struct buf b;
-        buf_init(&b);
-        buf_printf(&b, "requires %s, which target %s lacks", sc->requires[i], t->name);
-        return buf_steal(&b);
+        char *why = unmet_requirement(sc->requires[i], t, peer);
+        if (why) return why;
     }
     return NULL;
 }
 
 static void run_steps(struct run *r)
 {
-    if (r->t->setup && run_checked_hook(r, r->t->setup, "setup hook failed", "setup") != 0)
+    if (r->t->setup && run_checked_hook(r, r->t, r->t->setup, "setup hook failed", "setup") != 0)
+        return;
+    if (r->peer && r->peer->setup
+        && run_checked_hook(r, r->peer, r->peer->setup, "peer setup hook failed", "peer setup") != 0)
         return;
     for (size_t i = 0; i < r->sc->n_steps; i++) {
         r->step = &r->sc->steps[i];
@@ -917,18 +957,19 @@ static void run_steps(struct run *r)
     r->step = NULL;
 }
 
-void runner_run(const struct scenario *sc, const struct target *t,
+void runner_run(const struct scenario *sc, const struct target *t, const struct target *peer,
                 const struct runner_driver *d, bool transcript,
                 struct runner_result *result)
 {
     *result = (struct runner_result){ .outcome = RUNNER_PASS };
-    char *skip = skip_reason(sc, t);
+    char *skip = skip_reason(sc, t, peer);
     if (skip) {
         result->outcome = RUNNER_SKIP;
         result->message = skip;
         return;
     }
-    struct run r = { .sc = sc, .t = t, .d = d, .want_transcript = transcript };
+    struct run r = { .sc = sc, .t = t, .peer = scs_requires_peer(sc) ? peer : NULL, .d = d,
+                     .want_transcript = transcript };
     buf_init(&r.diag);
     buf_init(&r.admin_output);
     buf_init(&r.transcript);
@@ -937,7 +978,9 @@ void runner_run(const struct scenario *sc, const struct target *t,
     run_steps(&r);
     clients_close(&r);
     if (t->teardown)
-        run_checked_hook(&r, t->teardown, "teardown hook failed", "teardown");
+        run_checked_hook(&r, t, t->teardown, "teardown hook failed", "teardown");
+    if (r.peer && r.peer->teardown)
+        run_checked_hook(&r, r.peer, r.peer->teardown, "peer teardown hook failed", "peer teardown");
     clients_free(&r);
     if (r.failed) {
         result->outcome = RUNNER_FAIL;

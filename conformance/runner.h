@@ -33,7 +33,7 @@
  *   recent of those two steps contains TEXT (expanded), and fails, showing
  *   both, if not or if no admin step ran before it. `X log contains:
  *   TEXT` runs "<log> x" every 0.2 s until its output contains TEXT
- *   (expanded) or RUNNER_WAIT passes. The admin and log steps fail if the
+ *   (expanded) or the target's receive-timeout passes. The admin and log steps fail if the
  *   target has no such hook.
  * - Domain mapping: a client whose jid's domain is "localhost" uses the
  *   target's domain instead when that differs (romeo@localhost becomes
@@ -49,24 +49,36 @@
  * - `receives:` expands and parses the payload (default namespace
  *   jabber:client); each expected element is matched against the next
  *   received stanza, in order: a mismatch is "unexpected stanza" (reason,
- *   expected, received), nothing within RUNNER_WAIT is "missing stanza",
+ *   expected, received), nothing within the target's receive-timeout is "missing stanza",
  *   a stream error or close instead is reported as such.
  * - `receives nothing`: fails if anything arrives within the target's
  *   quiet period.
  * - `fails to connect with <x/>`: the connection must fail with condition x.
  * - `receives stream error <x/>`: the next event is a stream error x, then
- *   the stream ends (within RUNNER_WAIT each).
+ *   the stream ends (within the receive-timeout each).
  * - `is disconnected`: the stream ends (EOF or </stream:stream>) within
- *   RUNNER_WAIT; a stanza or stream error first is a failure.
+ *   the receive-timeout; a stanza or stream error first is a failure.
  * - `disconnects`: closes the stream.
  * - Variables: ${Name's full JID} (the JID bound at connect), ${Name's JID}
  *   (bare), ${Name's resource}, ${Name's domain}; before Name has
  *   connected, the bare JID, domain and (configured) resource come from the
  *   client block; the full JID is unknown until bound.
+ * - The peer target (imconform --peer): a scenario that `requires: peer`
+ *   (or a peer capability `peer:CAP`, checked against the peer's
+ *   capabilities) is skipped without one ("requires peer, and imconform
+ *   runs without --peer"); the peer's skip list applies to it too. In such
+ *   a scenario a `target: peer` client maps localhost to the peer's domain
+ *   and connects to the peer's host, port, direct-tls-port and ca-file; the
+ *   peer's setup hook runs after the main one, its teardown after the main
+ *   one, each with IMCONFORM_TARGET its own profile and IMCONFORM_ACCOUNTS
+ *   its own clients only; `Peer admin runs:` / `Peer admin fails:` run the
+ *   peer's admin hook (`Admin output contains:` checks the most recent admin
+ *   step of either). ${target:NAME} and ${peer:NAME} expand to the var-NAME
+ *   of the main or peer profile (unknown: the step fails). Scenarios that
+ *   do not require peer run exactly as without --peer.
  * Every step on a client needs it connected (except connects / fails to
  * connect, which need it not connected). */
 
-#define RUNNER_WAIT 5.0              /* seconds: receives, stream end, logs */
 #define RUNNER_CONNECT_TIMEOUT 10.0  /* seconds per connection operation */
 #define RUNNER_HOOK_OUTPUT_MAX 8192  /* bytes of hook output kept (shown) */
 #define RUNNER_ADMIN_OUTPUT_MAX (1024 * 1024)  /* bytes of admin output kept for matching */
@@ -97,8 +109,9 @@ struct runner_result {
                           payloads and received stanzas); NULL unless requested */
 };
 
-/* Runs `sc` against `t`. With `transcript`, fills result->transcript. */
-void runner_run(const struct scenario *sc, const struct target *t,
+/* Runs `sc` against `t`, with `peer` (NULL: none) as the peer target.
+   With `transcript`, fills result->transcript. */
+void runner_run(const struct scenario *sc, const struct target *t, const struct target *peer,
                 const struct runner_driver *d, bool transcript,
                 struct runner_result *result);
 void runner_result_free(struct runner_result *r);

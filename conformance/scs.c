@@ -29,6 +29,7 @@ struct parser {
     bool in_steps;        /* the separator or a step was seen */
     bool seen_separator;
     bool seen_title;
+    unsigned peer_use_line;   /* first line using the peer target; 0: none */
 };
 
 /* The body kinds a step may have. */
@@ -168,6 +169,11 @@ static size_t body_end(const struct parser *p, size_t from)
     return i;
 }
 
+static void note_peer_use(struct parser *p, unsigned line)
+{
+    if (!p->peer_use_line) p->peer_use_line = line;
+}
+
 /* ---- clients --------------------------------------------------------------- */
 
 const struct scs_client *scs_find_client(const struct scenario *sc, const char *name)
@@ -230,6 +236,13 @@ static int parse_client(struct parser *p)
     p->next = end;
     const char *jid = scs_client_option(c, "jid");
     if (!jid || !*jid) return error_at(p, head->no, "client '%s' has no jid", name);
+    const char *target = scs_client_option(c, "target");
+    if (target && strcmp(target, "peer") == 0) {
+        c->peer = true;
+        note_peer_use(p, head->no);
+    } else if (target && strcmp(target, "main") != 0) {
+        return error_at(p, head->no, "client '%s': target must be main or peer, not '%s'", name, target);
+    }
     return 0;
 }
 
@@ -281,7 +294,8 @@ static const char *placeholder(void *ctx, const char *name)
     return "placeholder";
 }
 
-/* Every ${...} in text must be one of the four forms naming a declared client. */
+/* Every ${...} in text must be one of the four forms naming a declared
+   client, or ${target:NAME} / ${peer:NAME}. */
 static int check_variables(struct parser *p, const char *text, unsigned line)
 {
     const char *s = text, *open;
@@ -289,9 +303,13 @@ static int check_variables(struct parser *p, const char *text, unsigned line)
         const char *close = strchr(open + 2, '}');
         if (!close) return error_at(p, line, "unterminated ${");
         char *name = xstrndup(open + 2, (size_t)(close - open - 2));
-        char *client;
+        char *client = NULL;
         enum scs_var_kind kind;
-        bool known = scs_var_split(name, &client, &kind) && scs_find_client(p->sc, client);
+        bool peer;
+        const char *profile_var;
+        bool known = scs_profile_var_split(name, &peer, &profile_var)
+                  || (scs_var_split(name, &client, &kind) && scs_find_client(p->sc, client));
+        if (known && !client && peer) note_peer_use(p, line);
         if (!known) error_at(p, line, "unknown variable ${%s}", name);
         free(client);
         free(name);
@@ -422,10 +440,13 @@ static int read_argument(struct parser *p, struct scs_step *st, const char *s, s
 static const struct {
     const char *keyword;
     enum scs_step_kind kind;
+    bool peer;
 } admin_steps[] = {
-    { "Admin runs:", SCS_ADMIN_RUNS },
-    { "Admin fails:", SCS_ADMIN_FAILS },
-    { "Admin output contains:", SCS_ADMIN_OUTPUT_CONTAINS },
+    { "Admin runs:", SCS_ADMIN_RUNS, false },
+    { "Admin fails:", SCS_ADMIN_FAILS, false },
+    { "Admin output contains:", SCS_ADMIN_OUTPUT_CONTAINS, false },
+    { "Peer admin runs:", SCS_ADMIN_RUNS, true },
+    { "Peer admin fails:", SCS_ADMIN_FAILS, true },
 };
 
 static int parse_admin_or_log(struct parser *p, const struct line *l, bool *matched)
@@ -435,6 +456,8 @@ static int parse_admin_or_log(struct parser *p, const struct line *l, bool *matc
         const char *keyword = admin_steps[i].keyword;
         if (!starts_with(l->s, l->len, keyword)) continue;
         struct scs_step *st = add_step(p, admin_steps[i].kind, l->no);
+        st->peer = admin_steps[i].peer;
+        if (st->peer) note_peer_use(p, l->no);
         p->next++;
         return read_argument(p, st, l->s + strlen(keyword), l->len - strlen(keyword), keyword);
     }
@@ -522,6 +545,21 @@ static int read_separator(struct parser *p)
     return 0;
 }
 
+bool scs_requires_peer(const struct scenario *sc)
+{
+    for (size_t i = 0; i < sc->n_requires; i++)
+        if (strcmp(sc->requires[i], "peer") == 0 || strncmp(sc->requires[i], "peer:", 5) == 0)
+            return true;
+    return false;
+}
+
+/* A script that uses the peer target must say so (it is skipped without one). */
+static int check_peer_declared(struct parser *p)
+{
+    if (!p->peer_use_line || scs_requires_peer(p->sc)) return 0;
+    return error_at(p, p->peer_use_line, "uses the peer target without '# requires: peer'");
+}
+
 static int parse_lines(struct parser *p)
 {
     while (p->next < p->n_lines) {
@@ -569,6 +607,7 @@ int scs_parse(const char *text, size_t len, const char *path, struct scenario **
     struct parser p = { .path = path, .err = err, .sc = sc };
     int rc = split_lines(&p, text, len);
     if (rc == 0) rc = parse_lines(&p);
+    if (rc == 0) rc = check_peer_declared(&p);
     free(p.lines);
     if (rc) {
         scs_free(sc);

@@ -7,6 +7,7 @@
 #ifndef IMCONFORM_SCS_H
 #define IMCONFORM_SCS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -24,6 +25,7 @@ struct scs_client {
     struct scs_option *options; /* every key: value in file order (jid, password, ...) */
     size_t n_options;
     unsigned line;              /* line of the [Client] header */
+    bool peer;                  /* "target: peer": the client belongs to the --peer target */
 };
 
 struct scs_step {
@@ -37,6 +39,7 @@ struct scs_step {
                           "" (never NULL) for the other kinds */
     size_t text_len;
     char *log_name;    /* LOG_CONTAINS: "warning", "error", "security", "config"; else NULL */
+    bool peer;         /* ADMIN_RUNS / ADMIN_FAILS written "Peer admin ...": the peer's hook */
     unsigned line;     /* 1-based line of the step's first line */
 };
 
@@ -51,12 +54,17 @@ struct scenario {
 
 /* Parses a script. 0, or -1 with err = "PATH:LINE: reason" (unknown step, step
    for an undeclared client, a client without jid, a sends:/receives: without
-   payload, payload XML not well-formed, bad escape in raw, duplicate client...). */
+   payload, payload XML not well-formed, bad escape in raw, duplicate client,
+   a `target:` option other than main or peer, a use of the peer target (a
+   `target: peer` client, a `Peer admin` step, ${peer:NAME}) in a script
+   without `# requires: peer`...). */
 int scs_parse(const char *text, size_t len, const char *path, struct scenario **out, struct buf *err);
 /* Reads the file at `path` and parses it; err "PATH: reason" if unreadable. */
 int scs_load(const char *path, struct scenario **out, struct buf *err);
 void scs_free(struct scenario *sc);
 const char *scs_client_option(const struct scs_client *c, const char *key);   /* NULL if absent */
+/* True if `# requires:` names `peer` or a peer capability (`peer:admin`). */
+bool scs_requires_peer(const struct scenario *sc);
 const struct scs_client *scs_find_client(const struct scenario *sc, const char *name);
 
 #endif

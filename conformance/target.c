@@ -124,6 +124,29 @@ static int add_skip(struct target *t, const char *v, const struct line_ctx *lc)
     return 0;
 }
 
+static bool is_var_name(const char *name)
+{
+    if (!*name) return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+              || *c == '-' || *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
+/* var-NAME: value. */
+static int add_var(struct target *t, const char *name, const char *value, const struct line_ctx *lc)
+{
+    if (!is_var_name(name))
+        return line_error(lc, "bad variable name (letters, digits, '-', '_', '.'): var-", name);
+    if (target_var(t, name)) return line_error(lc, "duplicate key: var-", name);
+    t->vars = xrealloc(t->vars, (t->n_vars + 1) * sizeof *t->vars);
+    t->vars[t->n_vars].name = xstrdup(name);
+    t->vars[t->n_vars].value = xstrdup(value);
+    t->n_vars++;
+    return 0;
+}
+
 /* Single-valued string keys: their slot in the target. */
 static char **string_slot(struct target *t, const char *key)
 {
@@ -144,7 +167,7 @@ static char **string_slot(struct target *t, const char *key)
 }
 
 struct seen {   /* single-valued numeric keys already given */
-    bool port, direct_tls_port, quiet_period, scenario_timeout;
+    bool port, direct_tls_port, quiet_period, receive_timeout, scenario_timeout;
 };
 
 static int set_once(bool *seen, const char *key, const struct line_ctx *lc)
@@ -171,6 +194,9 @@ static int apply_key(struct target *t, struct seen *seen, const char *key, const
     if (strcmp(key, "quiet-period") == 0)
         return set_once(&seen->quiet_period, key, lc) ? -1
              : parse_seconds(value, &t->quiet_period, true, lc);
+    if (strcmp(key, "receive-timeout") == 0)
+        return set_once(&seen->receive_timeout, key, lc) ? -1
+             : parse_seconds(value, &t->receive_timeout, false, lc);
     if (strcmp(key, "scenario-timeout") == 0)
         return set_once(&seen->scenario_timeout, key, lc) ? -1
              : parse_seconds(value, &t->scenario_timeout, false, lc);
@@ -179,6 +205,7 @@ static int apply_key(struct target *t, struct seen *seen, const char *key, const
         return 0;
     }
     if (strcmp(key, "skip") == 0) return add_skip(t, value, lc);
+    if (strncmp(key, "var-", 4) == 0) return add_var(t, key + 4, value, lc);
     return line_error(lc, "unknown key: ", key);
 }
 
@@ -222,6 +249,7 @@ static int finish(struct target *t, const struct seen *seen, struct buf *err)
     if (!t->domain || !t->domain[0]) { free(t->domain); t->domain = xstrdup("localhost"); }
     if (t->ca_file && !t->ca_file[0]) { free(t->ca_file); t->ca_file = NULL; }
     if (!seen->quiet_period) t->quiet_period = 0.5;
+    if (!seen->receive_timeout) t->receive_timeout = 5;
     if (!seen->scenario_timeout) t->scenario_timeout = 30;
     return 0;
 }
@@ -296,6 +324,11 @@ void target_free(struct target *t)
         free(t->skips[i].reason);
     }
     free(t->skips);
+    for (size_t i = 0; i < t->n_vars; i++) {
+        free(t->vars[i].name);
+        free(t->vars[i].value);
+    }
+    free(t->vars);
     free(t);
 }
 
@@ -318,5 +351,12 @@ const char *target_skip_reason(const struct target *t, const char *scenario_path
 {
     for (size_t i = 0; i < t->n_skips; i++)
         if (path_suffix_match(scenario_path, t->skips[i].scenario)) return t->skips[i].reason;
+    return NULL;
+}
+
+const char *target_var(const struct target *t, const char *name)
+{
+    for (size_t i = 0; i < t->n_vars; i++)
+        if (strcmp(t->vars[i].name, name) == 0) return t->vars[i].value;
     return NULL;
 }

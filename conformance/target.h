@@ -22,22 +22,28 @@
  *     port (required), direct-tls-port (0/absent: none),
  *     domain (default "localhost"), ca-file (empty/absent: do not verify),
  *     capabilities (blank-separated words; may repeat, the lists add up),
- *     quiet-period (seconds, default 0.5), scenario-timeout (seconds,
- *     default 30), setup, teardown, admin, log (hook commands for /bin/sh -c,
- *     run from the current directory), and skip (repeatable,
- *     `skip: PATH: reason`, reason required);
+ *     quiet-period (seconds, default 0.5), receive-timeout (seconds a
+ *     receives / stream-end / log step waits, default 5), scenario-timeout
+ *     (seconds, default 30), setup, teardown, admin, log (hook commands for /bin/sh -c,
+ *     run from the current directory), skip (repeatable,
+ *     `skip: PATH: reason`, reason required), and var-NAME (repeatable
+ *     with distinct NAMEs of letters, digits, '-', '_' and '.': a value
+ *     the scenarios read as ${target:NAME}, or ${peer:NAME} when the
+ *     profile is the --peer one);
  *   - an unknown key, a repeated single-valued key, a bad number or a
  *     missing required key is an error "PATH:LINE: reason" (LINE 0 for a
  *     missing key). */
 struct target_skip { char *scenario; char *reason; };
+struct target_var { char *name; char *value; };   /* var-NAME: value */
 
 struct target {
     char *path, *name, *host, *domain, *ca_file;   /* ca_file NULL: do not verify */
     unsigned short port, direct_tls_port;           /* direct_tls_port 0: none */
     char **capabilities; size_t n_capabilities;
-    double quiet_period, scenario_timeout;
+    double quiet_period, receive_timeout, scenario_timeout;
     char *setup, *teardown, *admin, *log;           /* NULL if absent */
     struct target_skip *skips; size_t n_skips;
+    struct target_var *vars; size_t n_vars;
 };
 
 /* Loads a profile from a file. 0, or -1 with err = "PATH:LINE: reason". */
@@ -51,5 +57,7 @@ bool target_has(const struct target *t, const char *capability);
  * equals the scenario path or is a suffix of it starting after a '/'
  * ("core/a.scs" matches "conformance/suites/core/a.scs", not "xcore/a.scs"). */
 const char *target_skip_reason(const struct target *t, const char *scenario_path);
+/* The value of the profile's var-NAME, or NULL if it has none. */
+const char *target_var(const struct target *t, const char *name);
 
 #endif

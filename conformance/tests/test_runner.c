@@ -163,11 +163,21 @@ struct outcome {
     struct fake f;
 };
 
-static void run(const char *script, const char *target_extra, const struct fake_plan *plans,
-                size_t n_plans, struct outcome *o)
+/* Runs the script against the fake target (plus target_extra lines) and,
+   if peer_text is not NULL, the peer profile parsed from it. */
+static void run_with_peer(const char *script, const char *target_extra, const char *peer_text,
+                          const struct fake_plan *plans, size_t n_plans, struct outcome *o)
 {
     struct scenario *sc = scenario(script);
     struct target *t = target(target_extra);
+    struct target *peer = NULL;
+    if (peer_text) {
+        struct buf err;
+        buf_init(&err);
+        if (target_parse(peer_text, strlen(peer_text), "peer.target", &peer, &err) != 0)
+            fail_msg("peer target: %s", err.data);
+        buf_free(&err);
+    }
     memset(o, 0, sizeof *o);
     o->f.plans = plans;
     o->f.n_plans = n_plans;
@@ -177,10 +187,17 @@ static void run(const char *script, const char *target_extra, const struct fake_
     buf_puts(&o->f.connects, "");
     struct runner_driver d = { .ctx = &o->f, .connect = fake_connect, .send = fake_send,
                                .next = fake_next, .full_jid = fake_full_jid, .close = fake_close };
-    runner_run(sc, t, &d, true, &o->r);
+    runner_run(sc, t, peer, &d, true, &o->r);
     assert_int_equal(o->f.open, 0);   /* every client closed at the end */
     scs_free(sc);
     target_free(t);
+    target_free(peer);
+}
+
+static void run(const char *script, const char *target_extra, const struct fake_plan *plans,
+                size_t n_plans, struct outcome *o)
+{
+    run_with_peer(script, target_extra, NULL, plans, n_plans, o);
 }
 
 static void outcome_free(struct outcome *o)
@@ -286,11 +303,11 @@ static void test_missing_stanza_conf4(void **state)
     static const struct fake_plan plans[] = { { .jid = "romeo@localhost", .full_jid = "romeo@localhost/r" } };
     char *s = with_header("\nRomeo receives:\n\t<iq type='result' id='1'/>\n");
     struct outcome o;
-    run(s, NULL, plans, 1, &o);
+    run(s, "receive-timeout: 12\n", plans, 1, &o);
     assert_failed_with(&o, "missing stanza");
     assert_diag_has(&o, "at t.scs:12: Romeo receives:");
     assert_diag_has(&o, "expected:\n  <iq");
-    assert_diag_has(&o, "nothing received");
+    assert_diag_has(&o, "nothing received within 12 s");
     outcome_free(&o);
     free(s);
 }
@@ -797,6 +814,95 @@ static void test_setup_failure_conf3(void **state)
     outcome_free(&o);
 }
 
+/* CONF-1, CONF-3: a peer target. Peer clients map localhost to the peer's
+   domain and connect to its host, port and CA; each target's setup and
+   teardown hooks get their own profile path and only their own clients'
+   accounts; Peer admin steps run the peer's admin hook; ${target:NAME} and
+   ${peer:NAME} come from the profiles' var-NAME. */
+static void test_peer_target_conf3(void **state)
+{
+    (void)state;
+    struct hook_dir h;
+    make_hook(&h);
+    char *extra = hook_target(&h);
+    struct buf main_extra, peer_text;
+    buf_init(&main_extra);
+    buf_init(&peer_text);
+    buf_printf(&main_extra, "%sdomain: a.example\nca-file: /ca-a.pem\nvar-down: down.example\n", extra);
+    buf_printf(&peer_text, "name: other\nhost: 127.0.0.9\nport: 6222\ndomain: b.example\n"
+                           "ca-file: /ca-b.pem\nvar-greeting: hi\ncapabilities: admin\n%s", extra);
+    static const struct fake_plan plans[] = {
+        { .jid = "romeo@a.example", .full_jid = "romeo@a.example/r" },
+        { .jid = "juliet@b.example", .full_jid = "juliet@b.example/j" },
+    };
+    const char *s =
+        "# requires: peer peer:admin\n"
+        "[Client] Romeo\n\tjid: romeo@localhost\n\tpassword: rpw\n"
+        "[Client] Juliet\n\tjid: juliet@localhost\n\tpassword: jpw\n\ttarget: peer\n"
+        "Peer admin runs: echo peer ${Juliet's JID}\n"
+        "Admin output contains: peer juliet@b.example\n"
+        "Romeo connects\nJuliet connects\n"
+        "Romeo sends:\n\t<message to='${Juliet's full JID}' id='${peer:greeting}'>"
+        "<body>x@${target:down}</body></message>\n";
+    struct outcome o;
+    run_with_peer(s, main_extra.data, peer_text.data, plans, 2, &o);
+    if (o.r.outcome != RUNNER_PASS) fail_msg("%s\n%s", o.r.message, o.r.diagnostic);
+    assert_string_equal(o.f.connects.data,
+        "jid=romeo@a.example pw=rpw host=127.0.0.2 port=5222 tls=0 login=1 res=- sasl=- cb=- sni=- ca=/ca-a.pem src=-\n"
+        "jid=juliet@b.example pw=jpw host=127.0.0.9 port=6222 tls=0 login=1 res=- sasl=- cb=- sni=- ca=/ca-b.pem src=-\n");
+    assert_string_equal(o.f.sent.data,
+        "romeo@a.example> <message to='juliet@b.example/j' id='hi'><body>x@down.example</body></message>\n");
+    char *rec = read_file(h.record);
+    assert_string_equal(rec,
+        "setup|t.scs|fake.target|romeo@a.example rpw;\n"
+        "setup|t.scs|peer.target|juliet@b.example jpw;\n"
+        "admin echo peer juliet@b.example|t.scs|peer.target|juliet@b.example jpw;\n"
+        "teardown|t.scs|fake.target|romeo@a.example rpw;\n"
+        "teardown|t.scs|peer.target|juliet@b.example jpw;\n");
+    free(rec);
+    outcome_free(&o);
+
+    /* without a peer, or with one lacking a required capability: skipped */
+    run_with_peer(s, main_extra.data, NULL, plans, 2, &o);
+    assert_int_equal(o.r.outcome, RUNNER_SKIP);
+    assert_string_equal(o.r.message, "requires peer, and imconform runs without --peer");
+    assert_int_equal(o.f.connects.len, 0);
+    outcome_free(&o);
+    run_with_peer(s, main_extra.data, "name: other\nhost: 127.0.0.9\nport: 6222\n", plans, 2, &o);
+    assert_int_equal(o.r.outcome, RUNNER_SKIP);
+    assert_string_equal(o.r.message, "requires peer:admin, which peer target other lacks");
+    outcome_free(&o);
+    run_with_peer(s, main_extra.data, "host: h\nport: 1\ncapabilities: admin\nskip: t.scs: not here\n",
+                  plans, 2, &o);
+    assert_int_equal(o.r.outcome, RUNNER_SKIP);
+    assert_string_equal(o.r.message, "not here");
+    outcome_free(&o);
+
+    /* a scenario without the peer ignores it: no peer hooks */
+    unlink(h.record);
+    run_with_peer("[Client] Romeo\n\tjid: romeo@localhost\nRomeo connects\n", main_extra.data,
+                  peer_text.data, plans, 2, &o);
+    if (o.r.outcome != RUNNER_PASS) fail_msg("%s\n%s", o.r.message, o.r.diagnostic);
+    rec = read_file(h.record);
+    assert_null(strstr(rec, "peer.target"));
+    free(rec);
+    outcome_free(&o);
+
+    /* an unknown profile variable fails the step that uses it */
+    run_with_peer("# requires: peer\n[Client] Romeo\n\tjid: romeo@localhost\nRomeo connects\n"
+                  "Romeo sends:\n\t<message to='${peer:nothing}'/>\n",
+                  main_extra.data, peer_text.data, plans, 2, &o);
+    assert_failed_with(&o, "cannot expand variables");
+    assert_diag_has(&o, "at t.scs:5: Romeo sends:");
+    assert_diag_has(&o, "unknown variable ${peer:nothing}");
+    outcome_free(&o);
+
+    buf_free(&main_extra);
+    buf_free(&peer_text);
+    free(extra);
+    remove_hook(&h);
+}
+
 /* CONF-4: results survive the trip from the scenario's process. */
 static void test_result_encoding_conf4(void **state)
 {
@@ -846,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_admin_output_failures_conf3),
         cmocka_unit_test(test_setup_failure_conf3),
         cmocka_unit_test(test_result_encoding_conf4),
+        cmocka_unit_test(test_peer_target_conf3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,6 +248,79 @@ static void test_admin_step_errors_conf3(void **state)
     }
 }
 
+/* CONF-1, CONF-3: the peer target: a `target: peer` client, `Peer admin`
+   steps, ${target:NAME} / ${peer:NAME}; `requires: peer` (or peer:CAP). */
+static void test_peer_target_conf3(void **state)
+{
+    (void)state;
+    static const char script[] =
+        "# Across servers\n"                                         /* 1 */
+        "# requires: peer peer:admin\n"                              /* 2 */
+        "[Client] Romeo\n"                                           /* 3 */
+        "\tjid: romeo@localhost\n"                                   /* 4 */
+        "\ttarget: main\n"                                           /* 5 */
+        "[Client] Juliet\n"                                          /* 6 */
+        "\tjid: juliet@localhost\n"                                  /* 7 */
+        "\ttarget: peer\n"                                           /* 8 */
+        "Peer admin runs: user set ${Juliet's JID} DomainRestriction 1\n"   /* 9 */
+        "Peer admin fails: user add ${Juliet's JID}\n"               /* 10 */
+        "Admin runs: x\n"                                            /* 11 */
+        "Romeo sends:\n"                                             /* 12 */
+        "\t<message to='nobody@${target:unreachable-domain}' id='${peer:id}'/>\n";
+    struct buf err;
+    buf_init(&err);
+    struct scenario *sc = NULL;
+    if (scs_parse(script, strlen(script), "p.scs", &sc, &err) != 0) fail_msg("%s", err.data);
+    assert_true(scs_requires_peer(sc));
+    assert_false(sc->clients[0].peer);
+    assert_true(sc->clients[1].peer);
+    assert_int_equal(sc->n_steps, 4);
+    assert_step(&sc->steps[0], SCS_ADMIN_RUNS, NULL, 9, "user set ${Juliet's JID} DomainRestriction 1");
+    assert_true(sc->steps[0].peer);
+    assert_step(&sc->steps[1], SCS_ADMIN_FAILS, NULL, 10, "user add ${Juliet's JID}");
+    assert_true(sc->steps[1].peer);
+    assert_step(&sc->steps[2], SCS_ADMIN_RUNS, NULL, 11, "x");
+    assert_false(sc->steps[2].peer);
+    assert_string_equal(sc->steps[3].text,
+                        "<message to='nobody@${target:unreachable-domain}' id='${peer:id}'/>");
+    scs_free(sc);
+    buf_free(&err);
+
+    /* a peer capability alone declares the peer too; ${target:...} does not need it */
+    static const char *const fine[] = {
+        "# requires: peer:admin\n[Client] J\n\tjid: j@localhost\n\ttarget: peer\n",
+        "[Client] R\n\tjid: r@localhost\nR sends:\n\t<message to='a@${target:down}'/>\n",
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        buf_init(&err);
+        if (scs_parse(fine[i], strlen(fine[i]), "t.scs", &sc, &err) != 0) fail_msg("%zu: %s", i, err.data);
+        assert_int_equal(scs_requires_peer(sc), i == 0);
+        scs_free(sc);
+        buf_free(&err);
+    }
+
+    static const struct { const char *script, *error; } cases[] = {
+        { "[Client] J\n\tjid: j@localhost\n\ttarget: peer\nJ connects\n",
+          "t.scs:1: uses the peer target without '# requires: peer'" },
+        { "# requires: admin\n[Client] R\n\tjid: r@localhost\nR connects\nPeer admin runs: x\n",
+          "t.scs:5: uses the peer target without '# requires: peer'" },
+        { "[Client] R\n\tjid: r@localhost\nR sends:\n\t<message to='${peer:domain}'/>\n",
+          "t.scs:3: uses the peer target without '# requires: peer'" },
+        { "# requires: peer\n[Client] J\n\tjid: j@localhost\n\ttarget: other\n",
+          "t.scs:2: client 'J': target must be main or peer, not 'other'" },
+        { "# requires: peer\n[Client] J\n\tjid: j@localhost\nJ sends:\n\t<message to='${peer:}'/>\n",
+          "t.scs:4: unknown variable ${peer:}" },
+        { "# requires: peer\n[Client] J\n\tjid: j@localhost\nJ sends:\n\t<message to='${server:x}'/>\n",
+          "t.scs:4: unknown variable ${server:x}" },
+        { "# requires: peer\nPeer admin output contains: x\n", "t.scs:2: unknown step 'Peer admin output contains: x'" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = parse_error_of(cases[i].script, "t.scs");
+        if (strcmp(got, cases[i].error) != 0) fail_msg("case %zu: got '%s', want '%s'", i, got, cases[i].error);
+        free(got);
+    }
+}
+
 /* CONF-3: variables in raw lines are checked but kept for run time. */
 static void test_raw_keeps_variables(void **state)
 {
@@ -370,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_extension_steps),
         cmocka_unit_test(test_admin_steps_conf3),
         cmocka_unit_test(test_admin_step_errors_conf3),
+        cmocka_unit_test(test_peer_target_conf3),
         cmocka_unit_test(test_raw_keeps_variables),
         cmocka_unit_test(test_line_endings),
         cmocka_unit_test(test_bad_scripts),

@@ -53,6 +53,7 @@ static void test_full_profile_conf1(void **state)
         "capabilities: logs\n"
         "quiet-period: 0.25\n"
         "scenario-timeout: 12\n"
+        "receive-timeout: 15\n"
         "setup: hook setup\n"
         "teardown: hook teardown\n"
         "admin: hook admin\n"
@@ -71,6 +72,7 @@ static void test_full_profile_conf1(void **state)
     assert_string_equal(t->capabilities[3], "logs");
     assert_true(t->quiet_period > 0.24 && t->quiet_period < 0.26);
     assert_true(t->scenario_timeout > 11.9 && t->scenario_timeout < 12.1);
+    assert_true(t->receive_timeout > 14.9 && t->receive_timeout < 15.1);
     assert_string_equal(t->setup, "hook setup");
     assert_string_equal(t->teardown, "hook teardown");
     assert_string_equal(t->admin, "hook admin");
@@ -94,6 +96,7 @@ static void test_defaults_conf1(void **state)
     assert_int_equal(t->direct_tls_port, 0);
     assert_true(t->quiet_period > 0.49 && t->quiet_period < 0.51);
     assert_true(t->scenario_timeout > 29.9 && t->scenario_timeout < 30.1);
+    assert_true(t->receive_timeout > 4.9 && t->receive_timeout < 5.1);
     assert_null(t->setup);
     assert_null(t->teardown);
     assert_null(t->admin);
@@ -150,6 +153,7 @@ static void test_errors_with_lines_conf1(void **state)
         { "host: a\nport: 1\nskip: core/a.scs:   \n", "bad.target:3: skip needs 'PATH: reason'" },
         { "host: a\nport: 1\nquiet-period: -1\n", "bad.target:3: not a number of seconds: -1" },
         { "host: a\nport: 1\nscenario-timeout: 0\n", "bad.target:3: not a number of seconds: 0" },
+        { "host: a\nport: 1\nreceive-timeout: 0\n", "bad.target:3: not a number of seconds: 0" },
         { "port: 1\n", "bad.target:0: missing key: host" },
         { "host: a\n", "bad.target:0: missing key: port" },
         { "host: a\n: x\nport: 1\n", "bad.target:2: empty key" },
@@ -192,6 +196,39 @@ static void test_capabilities_conf3(void **state)
     target_free(t);
 }
 
+/* CONF-1: var-NAME keys (the scenarios' ${target:NAME} / ${peer:NAME}),
+   expanded from the environment like every value; bad and repeated names
+   are errors. */
+static void test_vars_conf1(void **state)
+{
+    (void)state;
+    setenv("IMCONFORM_TEST_DOWN", "down.s2s.example", 1);
+    struct target *t = parse_ok("host: a\nport: 1\n"
+                                "var-unreachable-domain: ${IMCONFORM_TEST_DOWN}   # SRV to a closed port\n"
+                                "var-dns_timeout.s: 2\n");
+    assert_int_equal(t->n_vars, 2);
+    assert_string_equal(target_var(t, "unreachable-domain"), "down.s2s.example");
+    assert_string_equal(target_var(t, "dns_timeout.s"), "2");
+    assert_null(target_var(t, "unreachable"));
+    assert_null(target_var(t, "var-unreachable-domain"));
+    target_free(t);
+    static const struct { const char *text, *error; } cases[] = {
+        { "host: a\nport: 1\nvar-x: 1\nvar-x: 2\n", "bad.target:4: duplicate key: var-x" },
+        { "host: a\nport: 1\nvar-: 1\n",
+          "bad.target:3: bad variable name (letters, digits, '-', '_', '.'): var-" },
+        { "host: a\nport: 1\nvar-a b: 1\n",
+          "bad.target:3: bad variable name (letters, digits, '-', '_', '.'): var-a b" },
+        { "host: a\nport: 1\nvar-a}: 1\n",
+          "bad.target:3: bad variable name (letters, digits, '-', '_', '.'): var-a}" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *e = parse_error(cases[i].text);
+        if (strcmp(e, cases[i].error) != 0)
+            fail_msg("case %zu: got '%s', want '%s'", i, e, cases[i].error);
+        free(e);
+    }
+}
+
 /* CONF-1: loading from a file; a missing file is an error naming it. */
 static void test_load_file_conf1(void **state)
 {
@@ -227,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_skip_matching_conf3),
         cmocka_unit_test(test_capabilities_conf3),
         cmocka_unit_test(test_load_file_conf1),
+        cmocka_unit_test(test_vars_conf1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
