@@ -137,13 +137,7 @@ static void c2s_stream_error(struct c2s *c, const char *condition, const char *t
     if (!c->header_sent) c2s_send_header(c);
     struct buf e;
     buf_init(&e);
-    buf_printf(&e, "<stream:error><%s xmlns='" NS_STREAM_ERRORS "'/>", condition);
-    if (text) {
-        buf_puts(&e, "<text xmlns='" NS_STREAM_ERRORS "'>");
-        buf_append_xml_escaped(&e, text, strlen(text));
-        buf_puts(&e, "</text>");
-    }
-    buf_puts(&e, "</stream:error></stream:stream>");
+    xmlstream_error_xml(&e, condition, text);
     conn_write_force(c->conn, e.data, e.len);
     buf_free(&e);
     log_write(LOG_DEBUG, "c2s %s: stream error %s%s%s", conn_peer_ip(c->conn), condition,

@@ -88,13 +88,7 @@ void s2s_stream_error(struct s2s_stream *st, const char *condition, const char *
     if (!st->header_sent) s2s_stream_send_header(st);
     struct buf e;
     buf_init(&e);
-    buf_printf(&e, "<stream:error><%s xmlns='" NS_STREAM_ERRORS "'/>", condition);
-    if (text) {
-        buf_puts(&e, "<text xmlns='" NS_STREAM_ERRORS "'>");
-        buf_append_xml_escaped(&e, text, strlen(text));
-        buf_puts(&e, "</text>");
-    }
-    buf_puts(&e, "</stream:error></stream:stream>");
+    xmlstream_error_xml(&e, condition, text);
     conn_write_force(st->conn, e.data, e.len);
     buf_free(&e);
     log_write(LOG_DEBUG, "s2s %s %s %s: stream error %s%s%s", st->dir == S2S_IN ? "in" : "out",

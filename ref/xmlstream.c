@@ -560,3 +560,14 @@ enum xmlstream_status xmlstream_feed(xmlstream *xs, const char *data, size_t len
     if (consumed) *consumed = handed;
     return status;
 }
+
+void xmlstream_error_xml(struct buf *out, const char *condition, const char *text)
+{
+    buf_printf(out, "<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", condition);
+    if (text) {
+        buf_puts(out, "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>");
+        buf_append_xml_escaped(out, text, strlen(text));
+        buf_puts(out, "</text>");
+    }
+    buf_puts(out, "</stream:error></stream:stream>");
+}

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "xnode.h"
 
 #define XMLNS_STREAMS "http://etherx.jabber.org/streams"
@@ -70,5 +71,9 @@ void xmlstream_restart(xmlstream *xs);
 /* The default namespace declared on the stream header ("jabber:client" or
  * "jabber:server"), NULL before the header. Borrowed. */
 const char *xmlstream_content_ns(const xmlstream *xs);
+
+/* Appends <stream:error><condition/>[<text/>]</stream:error></stream:stream>
+ * (RFC 6120 §4.9), text escaped; for the c2s and s2s streams alike. */
+void xmlstream_error_xml(struct buf *out, const char *condition, const char *text);
 
 #endif

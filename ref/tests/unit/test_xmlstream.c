@@ -826,6 +826,23 @@ static void test_close_then_ignored(void **state)
     rec_free(&r);
 }
 
+/* XML-6: the stream error and the stream close, the text escaped. */
+static void test_error_xml(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b);
+    xmlstream_error_xml(&b, "not-authorized", "a <b> & 'c'");
+    assert_string_equal(b.data, "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                                "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>a &lt;b&gt; &amp; &apos;c&apos;"
+                                "</text></stream:error></stream:stream>");
+    buf_reset(&b);
+    xmlstream_error_xml(&b, "system-shutdown", NULL);
+    assert_string_equal(b.data, "<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                                "</stream:error></stream:stream>");
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -851,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_huge_attribute_element),
         cmocka_unit_test(test_partial_stanza_freed),
         cmocka_unit_test(test_close_then_ignored),
+        cmocka_unit_test(test_error_xml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
