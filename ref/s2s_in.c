@@ -211,7 +211,7 @@ static void db_reply(struct s2s_stream *st, const char *name, const char *from, 
     xnode_set_attr(r, "type", type);
     if (error) {
         xnode *e = xnode_add_child(r, "error", NS_DIALBACK);
-        xnode_set_attr(e, "type", "cancel");
+        xnode_set_attr(e, "type", strcmp(error, "resource-constraint") == 0 ? "wait" : "cancel");
         xnode_add_child(e, error, NS_STANZA_ERRORS);
     }
     s2s_stream_send(st, r);
@@ -233,6 +233,16 @@ static bool db_domains(struct s2s_stream *st, const xnode *el, char **from, char
     return true;
 }
 
+#define MAX_PENDING_VERIFICATIONS 8
+
+static size_t pending_verifications(const struct s2s_stream *st)
+{
+    size_t n = 0;
+    for (const struct s2s_stream *v = s2s_streams; v; v = v->next)
+        if (v->dir == S2S_OUT && v->purpose == S2S_VERIFY && v->verify_for == st->serial) n++;
+    return n;
+}
+
 /* XEP-0220 §2.1: an originating server asks to send from `from` to `to`;
  * its key is checked with the authoritative server of `from`. */
 static void handle_db_result(struct s2s_stream *st, const xnode *el)
@@ -246,6 +256,9 @@ static void handle_db_result(struct s2s_stream *st, const xnode *el)
         db_reply(st, "result", to, from, NULL, "error", "policy-violation");
     } else if (pair_authenticated(st, from, to)) {
         db_reply(st, "result", to, from, NULL, "valid", NULL);
+    } else if (pending_verifications(st) >= MAX_PENDING_VERIFICATIONS) {
+        /* each key costs a DNS lookup and a connection: bound them per stream */
+        db_reply(st, "result", to, from, NULL, "error", "resource-constraint");
     } else {
         struct s2s_stream *v = s2s_out_start(st->srv, to, from, S2S_VERIFY);
         v->verify_for = st->serial;

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import xml.etree.ElementTree as ET
 import time
 
 from dns import Address, DnsServer, Srv
@@ -312,3 +313,31 @@ async def test_listener_follows_settings(t):
     await ok(srv, 'settings', 'set', 'SendOutside', '0')
     await expect_s2s(srv, False, 'once SendOutside is 0 again')
     srv.wait_log('config', 'federation listener is closed')
+
+
+@case('dialback keys waiting for their authoritative servers are bounded per'
+      ' stream: the ninth gets <resource-constraint/>', 'S2S-3', timeout=40)
+async def test_verification_bound(t):
+    tarpit = socket.socket()
+    tarpit.bind((HOST_A, 0))        # accepts (the kernel does), never answers
+    tarpit.listen(32)
+    claimed = ['tarpit%d.example' % i for i in range(9)]
+    fed = Federation(t, extra=[Address('tarpit.example', HOST_A)] + [
+        Srv('_xmpp-server._tcp.' + d, 'tarpit.example',
+            tarpit.getsockname()[1]) for d in claimed])
+    try:
+        fed.a.start()
+        stream, _, _ = raw_s2s(fed.a, sender=claimed[0])
+        for domain in claimed:
+            stream.send("<db:result from='%s' to='%s'>%s</db:result>"
+                        % (domain, A, 'ab' * 32))
+        reply = stream.expect('{%s}result' % DIALBACK, 'a dialback result')
+        check(reply.get('from') == A and reply.get('to') == claimed[8] and
+              reply.get('type') == 'error' and reply.find(
+                  '{%s}error/{urn:ietf:params:xml:ns:xmpp-stanzas}'
+                  'resource-constraint' % DIALBACK) is not None,
+              'expected the 9th key refused with resource-constraint, got %s'
+              % ET.tostring(reply, encoding='unicode'))
+    finally:
+        tarpit.close()
+        fed.close()
