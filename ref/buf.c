@@ -111,6 +111,11 @@ void buf_append_xml_escaped(struct buf *b, const char *s, size_t n)
         case '>': rep = "&gt;"; break;
         case '"': rep = "&quot;"; break;
         case '\'': rep = "&apos;"; break;
+        /* XML end-of-line handling reads a raw CR as LF, and attribute
+         * normalisation reads CR, LF and TAB as spaces: references keep them */
+        case '\r': rep = "&#13;"; break;
+        case '\n': rep = "&#10;"; break;
+        case '\t': rep = "&#9;"; break;
         default: continue;
         }
         buf_append(b, s + start, i - start);

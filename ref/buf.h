@@ -20,7 +20,9 @@ void buf_append(struct buf *b, const void *p, size_t n);
 void buf_puts(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Appends s with the five XML special characters escaped. */
+/* Appends s with the five XML special characters escaped, and CR, LF and
+ * TAB as character references (so text and attribute values read back
+ * unchanged). */
 void buf_append_xml_escaped(struct buf *b, const char *s, size_t n);
 void buf_consume(struct buf *b, size_t n);     /* drops n bytes from the front */
 /* Returns the data as a malloc'd NUL-terminated string; the buffer is left empty. */

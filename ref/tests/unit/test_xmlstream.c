@@ -178,7 +178,7 @@ static const char client_expected[] =
     "<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='http://psi-im.org'"
     " ver='q07IKJEyjvHSyhy//CH0CxmKi8w='/></presence>\n"
     "STANZA <message xmlns='jabber:client' to='juliet@example.com/balcony' type='chat' id='m1'"
-    " xml:lang='en'><body>Wherefore art thou,\nRomeo? &quot;q&quot; &apos;a&apos; &gt; &quot;"
+    " xml:lang='en'><body>Wherefore art thou,&#10;Romeo? &quot;q&quot; &apos;a&apos; &gt; &quot;"
     "</body><thread>t1</thread><active xmlns='http://jabber.org/protocol/chatstates'/>"
     "<data xmlns='jabber:x:data' xmlns:ns1='jabber:x:data' ns1:type='form'><field var='a'>"
     "<value>1</value></field></data></message>\n"
@@ -370,8 +370,8 @@ static void test_pause_keeps_header_namespaces(void **state)
     const char expected[] =
         "OPEN <stream xmlns='http://etherx.jabber.org/streams' version='1.0'/>\n"
         "STANZA <result xmlns='jabber:server:dialback' from='b.example'>k</result>\n"
-        "STANZA <x xmlns='urn:a&amp;b\n\tc&lt;&apos;&quot;' "
-        "xmlns:ns1='urn:a&amp;b\n\tc&lt;&apos;&quot;' ns1:y='1'/>\n"
+        "STANZA <x xmlns='urn:a&amp;b&#10;&#9;c&lt;&apos;&quot;' "
+        "xmlns:ns1='urn:a&amp;b&#10;&#9;c&lt;&apos;&quot;' ns1:y='1'/>\n"
         "CLOSE\n";
     struct buf in;
     buf_init(&in);

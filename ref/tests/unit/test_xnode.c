@@ -141,9 +141,26 @@ static void test_text_pieces_linear(void **state)
     xnode_free(body);
 }
 
+/* CR, LF and TAB survive a reader's end-of-line and attribute handling. */
+static void test_serialize_control_whitespace(void **state)
+{
+    (void)state;
+    xnode *m = xnode_new("message", "jabber:client");
+    xnode_set_attr(m, "id", "a\nb\tc");
+    xnode *body = xnode_add_child(m, "body", NULL);
+    xnode_add_text(body, "one\r\ntwo\tthree", 14);
+    struct buf out;
+    buf_init(&out);
+    xnode_serialize(m, "jabber:client", &out);
+    assert_string_equal(out.data, "<message id='a&#10;b&#9;c'><body>one&#13;&#10;two&#9;three</body></message>");
+    buf_free(&out);
+    xnode_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_serialize_control_whitespace),
         cmocka_unit_test(test_buf_escape_and_consume),
         cmocka_unit_test(test_serialize_namespaces),
         cmocka_unit_test(test_attributes_replace_remove_and_xml_lang),
