@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import HOST, SCALE, Failure, tail
+from harness import HOST, SCALE, Failure, free_port, tail
 
 DNSMASQ = '/usr/sbin/dnsmasq'
 RUNNING = set()   # DnsServers whose dnsmasq we started and have not reaped
@@ -51,20 +51,6 @@ class Address:
 
     def option(self):
         return '--host-record=%s,%s' % (self.name, ','.join(self.addresses))
-
-
-def _free_port():
-    """A port free on 127.0.0.1 for both UDP and TCP (at this moment)."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((HOST, 0))
-            port = udp.getsockname()[1]
-            with socket.socket() as tcp:
-                try:
-                    tcp.bind((HOST, port))
-                    return port
-                except OSError:
-                    continue
 
 
 def _query(name='ready.invalid', qtype=1):
@@ -107,7 +93,7 @@ class DnsServer:
         if self.proc is not None:
             raise Failure('dnsmasq already running')
         for _ in range(attempts):
-            self.port = self.port or _free_port()
+            self.port = self.port or free_port(udp_too=True)
             self.proc = subprocess.Popen(self.command(),
                                          stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL,

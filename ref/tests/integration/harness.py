@@ -39,10 +39,27 @@ def check(condition, reason):
         raise Failure(reason)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+HANDED_OUT = set()   # ports free_port gave: a server may not have bound its yet
+
+
+def free_port(udp_too=False):
+    """A loopback port free now (TCP, and UDP too if asked) and never handed
+    out before in this run: servers get their ports before they bind them,
+    so a second caller must not get the same one meanwhile."""
+    while True:
+        with socket.socket() as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+            if port in HANDED_OUT:
+                continue
+            if udp_too:
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                    try:
+                        u.bind((HOST, port))
+                    except OSError:
+                        continue
+            HANDED_OUT.add(port)
+            return port
 
 
 def listening_ports(pid):
