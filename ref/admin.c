@@ -201,6 +201,12 @@ static void write_settings(struct jsonw *w, const struct server_config *cfg)
     jsonw_int(w, cfg->send_outside);
     jsonw_key(w, "SecurityPolicy");
     jsonw_string(w, security_policy_name(cfg->security_policy));
+    jsonw_key(w, "XmppArchive");
+    jsonw_int(w, cfg->archive.enabled);
+    jsonw_key(w, "ArchivePath");
+    jsonw_string(w, cfg->archive.path);
+    jsonw_key(w, "ArchiveFailurePolicy");
+    jsonw_string(w, archive_failure_name(cfg->archive.on_failure));
     jsonw_object_end(w);
 }
 
@@ -225,34 +231,128 @@ static int persist_setting(struct admin_call *call, const char *table, const cha
     return rc;
 }
 
+/* ---- the settings an admin may change (ADM-3, DOM-6, ARCH-1) ---------------- */
+
+/* Validates `value` into the form stored in mailserver.cfg (`stored`),
+ * or fails with err. */
+typedef int (*setting_check_fn)(const char *name, const char *value, struct buf *stored, struct buf *err);
+/* Applies the stored form to the running server. */
+typedef void (*setting_apply_fn)(struct server *srv, const char *stored);
+
+static int check_flag(const char *name, const char *value, struct buf *stored, struct buf *err)
+{
+    if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+        buf_printf(err, "%s must be 0 or 1", name);
+        return -1;
+    }
+    buf_puts(stored, value);
+    return 0;
+}
+
+static void apply_send_outside(struct server *srv, const char *stored)
+{
+    srv->cfg->send_outside = stored[0] == '1';
+    s2s_sync_listener(srv);          /* DOM-6, SVC-3 */
+}
+
+static int check_security_policy(const char *name, const char *value, struct buf *stored, struct buf *err)
+{
+    enum security_policy p;
+    if (security_policy_parse(value, &p) < 0) {
+        buf_puts(err, "SecurityPolicy must be NoRestrictions, AuthenticationRequired or EncryptionRequired");
+        return -1;
+    }
+    buf_puts(stored, security_policy_name(p));
+    return 0;
+}
+
+static void apply_security_policy(struct server *srv, const char *stored)
+{
+    security_policy_parse(stored, &srv->cfg->security_policy);
+}
+
+static void apply_archive(struct server *srv, const char *stored)
+{
+    srv->cfg->archive.enabled = stored[0] == '1';
+}
+
+static int check_archive_path(const char *name, const char *value, struct buf *stored, struct buf *err)
+{
+    if (!*value) {
+        buf_puts(err, "ArchivePath must not be empty");
+        return -1;
+    }
+    buf_puts(stored, value);
+    return 0;
+}
+
+static void apply_archive_path(struct server *srv, const char *stored)
+{
+    struct server_config *cfg = srv->cfg;
+    free(cfg->archive.path);
+    if (stored[0] == '/') {
+        cfg->archive.path = xstrdup(stored);
+    } else {
+        struct buf b;
+        buf_init(&b);
+        buf_printf(&b, "%s/%s", cfg->dir, stored);
+        cfg->archive.path = buf_steal(&b);
+    }
+    server_configure_archive(srv);
+}
+
+static int check_archive_failure(const char *name, const char *value, struct buf *stored, struct buf *err)
+{
+    enum archive_failure_mode mode;
+    if (archive_failure_parse(value, &mode) < 0) {
+        buf_puts(err, "ArchiveFailurePolicy must be refuse or deliver");
+        return -1;
+    }
+    buf_puts(stored, archive_failure_name(mode));
+    return 0;
+}
+
+static void apply_archive_failure(struct server *srv, const char *stored)
+{
+    archive_failure_parse(stored, &srv->cfg->archive.on_failure);
+    server_configure_archive(srv);
+}
+
+static const struct setting {
+    const char *name, *table;
+    setting_check_fn check;
+    setting_apply_fn apply;
+} settings[] = {
+    { "SendOutside", "InstantMessaging", check_flag, apply_send_outside },
+    { "SecurityPolicy", "Security", check_security_policy, apply_security_policy },
+    { "XmppArchive", "Archive", check_flag, apply_archive },
+    { "ArchivePath", "Archive", check_archive_path, apply_archive_path },
+    { "ArchiveFailurePolicy", "Archive", check_archive_failure, apply_archive_failure },
+};
+
 static int act_settings_set(struct admin_call *call)
 {
     const char *name = need(call, "name");
     const char *value = name ? need(call, "value") : NULL;
     if (!value) return -1;
-    struct server_config *cfg = call->srv->cfg;
-    if (strcmp(name, "SendOutside") == 0) {
-        if (strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
-            buf_puts(call->err, "SendOutside must be 0 or 1");
-            return -1;
-        }
-        if (persist_setting(call, "InstantMessaging", name, value) < 0) return -1;
-        cfg->send_outside = value[0] == '1';
-        s2s_sync_listener(call->srv);          /* DOM-6, SVC-3 */
-    } else if (strcmp(name, "SecurityPolicy") == 0) {
-        enum security_policy p;
-        if (security_policy_parse(value, &p) < 0) {
-            buf_puts(call->err, "SecurityPolicy must be NoRestrictions, AuthenticationRequired or EncryptionRequired");
-            return -1;
-        }
-        if (persist_setting(call, "Security", name, security_policy_name(p)) < 0) return -1;
-        cfg->security_policy = p;
-    } else {
-        buf_printf(call->err, "unknown setting '%s' (SendOutside, SecurityPolicy)", name);
+    const struct setting *setting = NULL;
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (strcmp(settings[i].name, name) == 0) setting = &settings[i];
+    if (!setting) {
+        buf_printf(call->err, "unknown setting '%s' (SendOutside, SecurityPolicy, XmppArchive, ArchivePath, "
+                              "ArchiveFailurePolicy)", name);
         return -1;
     }
-    write_settings(call->out, cfg);
-    return 0;
+    struct buf stored;
+    buf_init(&stored);
+    int rc = setting->check(name, value, &stored, call->err);
+    if (rc == 0) rc = persist_setting(call, setting->table, name, stored.data);
+    if (rc == 0) {
+        setting->apply(call->srv, stored.data);
+        write_settings(call->out, call->srv->cfg);
+    }
+    buf_free(&stored);
+    return rc;
 }
 
 /* ---- users and groups (ADM-4, ADM-7) ----------------------------------------- */

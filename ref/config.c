@@ -200,6 +200,33 @@ static void load_instant_messaging(struct server_config *cfg)
     cfg->maximum_roster = (int)read_number(&src, "MaximumRoster", DEFAULT_MAXIMUM_ROSTER, 0, INT_MAX);
 }
 
+/* ARCH-1: "refuse" or "deliver" (case-insensitive); 0, or -1. */
+int archive_failure_parse(const char *text, enum archive_failure_mode *out)
+{
+    if (strcasecmp(text, "refuse") == 0) *out = ARCHIVE_ON_FAILURE_REFUSE;
+    else if (strcasecmp(text, "deliver") == 0) *out = ARCHIVE_ON_FAILURE_DELIVER;
+    else return -1;
+    return 0;
+}
+
+const char *archive_failure_name(enum archive_failure_mode mode)
+{
+    return mode == ARCHIVE_ON_FAILURE_DELIVER ? "deliver" : "refuse";
+}
+
+/* ARCH-1 */
+static void load_archive(struct server_config *cfg)
+{
+    struct value_source src = { cfg, "table Archive", "Archive", NULL };
+    cfg->archive.enabled = read_bool(&src, "XmppArchive", false);
+    cfg->archive.path = read_path(&src, "ArchivePath", "archive");
+    char *mode = source_value(&src, "ArchiveFailurePolicy");
+    cfg->archive.on_failure = ARCHIVE_ON_FAILURE_REFUSE;
+    if (mode && archive_failure_parse(mode, &cfg->archive.on_failure) != 0)
+        warn_value(cfg, src.where, "ArchiveFailurePolicy", mode, "the default refuse");
+    free(mode);
+}
+
 /* S2S-1: the resolver federation and `imrefctl check` use. */
 static void load_dns(struct server_config *cfg)
 {
@@ -612,6 +639,7 @@ int config_load(const char *dir, struct server_config **out, struct buf *err)
     load_antihammer_and_lockout(cfg);
     load_instant_messaging(cfg);
     load_dns(cfg);
+    load_archive(cfg);
     load_limits(cfg);
     load_paths_and_log(cfg);
     load_domains(cfg);
@@ -664,6 +692,7 @@ void config_free(struct server_config *cfg)
     free(cfg->cert_file);
     free(cfg->key_file);
     free(cfg->ca_file);
+    free(cfg->archive.path);
     free(cfg->dns.server.host);
     cfgfile_free(cfg->file);
     free(cfg->dir);

@@ -78,6 +78,14 @@ struct limits_config {
     unsigned s2s_idle_timeout;      /* an S2S stream silent this long is closed */
 };
 
+/* ARCH-1: table Archive. */
+enum archive_failure_mode { ARCHIVE_ON_FAILURE_REFUSE, ARCHIVE_ON_FAILURE_DELIVER };
+struct archive_config {
+    bool enabled;               /* XmppArchive, default 0 */
+    char *path;                 /* ArchivePath, absolute (default DIR/archive) */
+    enum archive_failure_mode on_failure;   /* ArchiveFailurePolicy refuse|deliver */
+};
+
 /* S2S-1, ADM-6: table DNS. */
 struct dns_config {
     struct listen_addr server;  /* host NULL: the system's resolv.conf */
@@ -105,6 +113,7 @@ struct server_config {
     unsigned scram_iterations;
     struct limits_config limits;
     struct dns_config dns;
+    struct archive_config archive;
     char *ca_file;          /* Paths/CAFile: CAs trusted for peer servers; NULL: system */
     char *users_path, *store_path, *log_path, *cert_file, *key_file; /* absolute */
     char *control_socket;      /* Admin/ControlSocket, absolute (default imrefd.sock) */
@@ -138,6 +147,10 @@ const char *access_rule_name(enum access_rule rule);
 /* Case-insensitive lookups; NULL if absent. */
 const struct domain_config *config_find_domain(const struct server_config *cfg, const char *name);
 const struct service_config *config_find_service(const struct server_config *cfg, const char *id);
+
+/* ArchiveFailurePolicy: "refuse" | "deliver" and back; parse gives 0 or -1. */
+int archive_failure_parse(const char *text, enum archive_failure_mode *out);
+const char *archive_failure_name(enum archive_failure_mode mode);
 
 /* "NoRestrictions", "AuthenticationRequired", "EncryptionRequired" (SEC-2). */
 const char *security_policy_name(enum security_policy p);

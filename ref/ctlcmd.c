@@ -52,6 +52,14 @@ static void render_kick(const struct ctl_invocation *inv, const struct json *res
 static void render_members(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
 static void render_reload(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
 static void render_check(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
+static void render_export(const struct ctl_invocation *inv, const struct json *result, struct buf *out);
+
+/* ARCH-4 */
+static const struct ctl_column archive_columns[] = {
+    { "File", "file", CELL_TEXT },         { "Messages", "messages", CELL_NUMBER },
+    { "Unreadable", "skipped", CELL_NUMBER }, { "Bytes", "bytes", CELL_NUMBER },
+    { NULL, NULL, CELL_TEXT },
+};
 
 /* ADM-1 */
 static const struct ctl_column connection_columns[] = {
@@ -159,6 +167,12 @@ static const struct ctl_command commands[] = {
       .render = render_check,
       .summary = "Check Service Accessibility (ADM-6): DNS records, listeners and certificates of each "
                  "domain; exit 1 if a required check fails" },
+    { .words = "archive list", .render = render_table, .columns = archive_columns,
+      .summary = "list the message archive's day files (ARCH-4): messages and unreadable lines in each" },
+    { .words = "archive export",
+      .options = { { "--from", "from", true }, { "--to", "to", true }, { "-o", "output", false } },
+      .usage = "--from YYYY-MM-DD --to YYYY-MM-DD [-o FILE]", .render = render_export,
+      .summary = "the archived messages of a date range as one file (ARCH-4); stdout without -o" },
     { .words = "hash-password", .positionals = { "password" }, .required = 1, .usage = "PASSWORD",
       .verbatim = true,
       .summary = "print the stored form of PASSWORD (SCRAM keys; ScramIterations of DIR/mailserver.cfg)" },
@@ -740,4 +754,17 @@ void ctlcmd_render(const struct ctl_invocation *inv, const struct json *result, 
         return;
     }
     inv->command->render(inv, result, out);
+}
+
+static void render_export(const struct ctl_invocation *inv, const struct json *result, struct buf *out)
+{
+    (void)inv;
+    double messages = 0, files = 0, skipped = 0;
+    json_number(json_get(result, "messages"), &messages);
+    json_number(json_get(result, "files"), &files);
+    json_number(json_get(result, "skipped"), &skipped);
+    buf_printf(out, "exported %.0f messages of %s to %s from %.0f day files", messages,
+               json_string(json_get(result, "from")), json_string(json_get(result, "to")), files);
+    if (skipped > 0) buf_printf(out, " (%.0f unreadable lines skipped)", skipped);
+    buf_printf(out, " to %s\n", json_string(json_get(result, "output")));
 }

@@ -5,7 +5,8 @@
  * them: over the socket, or, for user and group commands while imrefd is not
  * running, on users.cfg directly through usersedit (the same results).
  * `hash-password` runs locally; `check` (ADM-6) asks imrefd for its
- * services and settings and checks DNS and the listeners itself (svccheck).
+ * services and settings and checks DNS and the listeners itself (svccheck);
+ * `archive list|export` (ARCH-4) read the day files (archivectl).
  * Exit status: 0 done, 1 refused or failed (check: a required check
  * failed), 2 usage error (check: also a configuration error). */
 #include <errno.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "archivectl.h"
 #include "buf.h"
 #include "config.h"
 #include "ctlcmd.h"
@@ -615,10 +617,52 @@ static int run_check(const struct ctl_invocation *inv, const struct settings *s)
     return rc;
 }
 
+/* ---- archive (ARCH-4): the day files, read directly ---------------------------- */
+
+/* Shows a JSON result built here as the server's would be; `to` is where
+ * the text goes. */
+static void show_local_result(const struct ctl_invocation *inv, const struct buf *json_text, FILE *to)
+{
+    struct json *doc = json_parse(json_text->data, json_text->len, NULL);
+    struct buf out;
+    buf_init(&out);
+    ctlcmd_render(inv, doc, &out);
+    fwrite(out.data ? out.data : "", 1, out.len, to);
+    buf_free(&out);
+    json_free(doc);
+}
+
+static int run_archive(const struct ctl_invocation *inv, const struct settings *s, bool export)
+{
+    if (!s->cfg) {
+        fprintf(stderr, "imrefctl: %s needs --dir DIR (the server's " CONFIG_FILE_NAME ")\n",
+                ctlcmd_title(inv->command));
+        return EXIT_USAGE;
+    }
+    struct buf text, err;
+    buf_init(&text);
+    buf_init(&err);
+    struct jsonw w;
+    jsonw_init(&w, &text);
+    bool usage = false;
+    const char *output = ctlcmd_arg(inv, "output");
+    int rc = export ? archivectl_export(s->cfg->archive.path, ctlcmd_arg(inv, "from"), ctlcmd_arg(inv, "to"),
+                                        output, stdout, &w, &usage, &err)
+                    : archivectl_list(s->cfg->archive.path, &w, &err);
+    if (rc == 0) show_local_result(inv, &text, export && !output ? stderr : stdout);
+    else fprintf(stderr, "imrefctl: %s\n", err.data);
+    buf_free(&text);
+    buf_free(&err);
+    return rc == 0 ? 0 : usage ? EXIT_USAGE : EXIT_FAILED;
+}
+
 /* The commands imrefctl runs itself rather than as one control action. */
 static int run_local(const struct ctl_invocation *inv, const struct settings *s)
 {
-    if (strcmp(ctlcmd_action(inv->command), "check") == 0) return run_check(inv, s);
+    const char *name = ctlcmd_action(inv->command);
+    if (strcmp(name, "check") == 0) return run_check(inv, s);
+    if (strcmp(name, "archive list") == 0) return run_archive(inv, s, false);
+    if (strcmp(name, "archive export") == 0) return run_archive(inv, s, true);
     return run_hash_password(inv, s);
 }
 

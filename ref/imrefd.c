@@ -11,6 +11,7 @@
 
 #include <ev.h>
 
+#include "archive.h"
 #include "c2s.h"
 #include "colleagues.h"
 #include "config.h"
@@ -20,6 +21,7 @@
 #include "hammer.h"
 #include "log.h"
 #include "resolver.h"
+#include "router.h"
 #include "s2s.h"
 #include "sasl.h"
 #include "scram.h"
@@ -172,6 +174,9 @@ static int load_state(struct server *srv, const char *dir)
         log_write(LOG_ERROR, "DNS: %s", err.data);
         goto out;
     }
+    srv->archive = archive_new(srv->loop, srv->cfg->archive.path, ARCHIVE_FAILURE_REFUSE,
+                               router_archive_released, srv);
+    server_configure_archive(srv);   /* the configured failure policy */
     rc = 0;
 out:
     buf_free(&err);
@@ -182,6 +187,7 @@ static void free_state(struct server *srv)
 {
     for (size_t i = 0; i < srv->n_services; i++) service_free(srv->services[i]);
     free(srv->services);
+    archive_free(srv->archive);      /* releases (delivers) what is pending */
     sessions_free(srv->sessions);
     resolver_free(srv->resolver);
     hammer_free(srv->hammer);

@@ -12,6 +12,7 @@
 #include "offline.h"
 #include "policy.h"
 #include "presence.h"
+#include "archive.h"
 #include "roster.h"
 #include "s2s.h"
 #include "server.h"
@@ -26,13 +27,19 @@ void router_send(struct session *s, const xnode *stanza)
  * known, else a remote server (S2S). Takes ownership. */
 static void reply(struct server *srv, struct session *sender, xnode *st)
 {
+    struct jid to = { 0 };
+    const char *to_attr = xnode_attr(st, "to");
+    bool local = !sender && to_attr && jid_parse(to_attr, &to) == 0 && server_hosts_domain(srv, to.domain);
+    jid_clear(&to);
     if (sender) {
         router_send(sender, st);
-        xnode_free(st);
+    } else if (local) {
+        router_deliver_local(srv, st);       /* a local sender whose session has gone */
+        return;
     } else {
         s2s_send(srv, st);
-        xnode_free(st);
     }
+    xnode_free(st);
 }
 
 void router_bounce(struct server *srv, struct session *sender, const xnode *stanza,
@@ -111,18 +118,15 @@ static const struct dir_user *local_user(struct server *srv, const struct jid *t
     return directory_find_user(srv->dir, to->node, to->domain);
 }
 
-static void route_message(struct server *srv, struct session *from, xnode *msg, const struct jid *to)
+/* A message already accepted (policy checked, recipient valid): to the
+ * remote server (when it comes from a local account), the addressed
+ * session, or the account (IM-1). `from` (may be NULL) gets the errors.
+ * Borrows msg. */
+static void deliver_message(struct server *srv, struct session *from, bool from_local, xnode *msg,
+                            const struct jid *to)
 {
     if (!server_hosts_domain(srv, to->domain)) {
-        if (from) s2s_send(srv, msg);                      /* S2S-4 */
-        return;
-    }
-    if (!to->node || !local_user(srv, to)) {
-        router_bounce(srv, from, msg, "cancel", "service-unavailable", NULL);   /* IM-5 */
-        return;
-    }
-    if (type_is(msg, "groupchat")) {
-        router_bounce(srv, from, msg, "cancel", "service-unavailable", NULL);
+        if (from_local) s2s_send(srv, msg);                /* S2S-4 */
         return;
     }
     char *bare = jid_bare(to);
@@ -139,6 +143,44 @@ static void route_message(struct server *srv, struct session *from, xnode *msg, 
         router_deliver_message_bare(srv, from, bare, msg);
     }
     free(bare);
+}
+
+/* ARCH-1: a message with a body goes through the archive when it is on. */
+static bool archived(const struct server *srv, const xnode *msg)
+{
+    return srv->cfg->archive.enabled && srv->archive && !type_is(msg, "error") &&
+           xnode_child(msg, "body", NULL) != NULL;
+}
+
+static void route_message(struct server *srv, struct session *from, xnode *msg, const struct jid *to)
+{
+    if (!server_hosts_domain(srv, to->domain)) {
+        if (!from) return;                                 /* remote to remote: not ours */
+    } else if (!to->node || !local_user(srv, to) || type_is(msg, "groupchat")) {
+        router_bounce(srv, from, msg, "cancel", "service-unavailable", NULL);   /* IM-5 */
+        return;
+    }
+    if (archived(srv, msg)) {
+        /* ARCH-3: delivered once its line is durable (router_archive_released) */
+        archive_submit(srv->archive, xnode_copy(msg, NS_CLIENT), from ? from->full_jid : "");
+        return;
+    }
+    deliver_message(srv, from, from != NULL, msg, to);
+}
+
+void router_archive_released(void *owner, xnode *msg, const char *sender, bool deliver)
+{
+    struct server *srv = owner;
+    bool from_local = sender[0] != '\0';
+    struct session *from = from_local ? sessions_find(srv->sessions, sender) : NULL;
+    struct jid to = { 0 };
+    const char *to_attr = xnode_attr(msg, "to");
+    if (to_attr && jid_parse(to_attr, &to) == 0) {
+        if (deliver) deliver_message(srv, from, from_local, msg, &to);
+        else router_bounce(srv, from, msg, "wait", "resource-constraint", "the message archive cannot be written");
+    }
+    jid_clear(&to);
+    xnode_free(msg);
 }
 
 static bool iq_is_request(const xnode *iq)

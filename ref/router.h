@@ -49,6 +49,12 @@ void router_route_inbound(struct server *srv, xnode *stanza, const struct jid *f
  * session, or for a message to a bare JID as IM-1 says. Takes ownership. */
 void router_deliver_local(struct server *srv, xnode *stanza);
 
+/* ARCH-3: the archive hands back a message whose line is durable
+ * (deliver), or that it could not archive under the refuse policy (the
+ * sender gets <resource-constraint/>). An archive_release_fn; owner is
+ * the server; sender the local full JID, "" for a remote one. */
+void router_archive_released(void *owner, xnode *msg, const char *sender, bool deliver);
+
 /* Writes `stanza` to one session (its 'to' is left as it is). */
 void router_send(struct session *s, const xnode *stanza);
 

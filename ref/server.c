@@ -5,6 +5,7 @@
 
 #include <openssl/rand.h>
 
+#include "archive.h"
 #include "colleagues.h"
 #include "config.h"
 #include "directory.h"
@@ -64,4 +65,13 @@ int server_reload(struct server *srv, struct buf *err)
 {
     if (config_reload_access(srv->cfg, err) < 0) return -1;
     return server_reload_users(srv, err);
+}
+
+void server_configure_archive(struct server *srv)
+{
+    const struct archive_config *a = &srv->cfg->archive;
+    if (srv->archive)
+        archive_configure(srv->archive, a->path,
+                          a->on_failure == ARCHIVE_ON_FAILURE_DELIVER ? ARCHIVE_FAILURE_DELIVER
+                                                                      : ARCHIVE_FAILURE_REFUSE);
 }

@@ -26,6 +26,7 @@ struct hammer;
 struct colleagues;
 struct service;
 struct resolver;
+struct archive;
 
 struct server {
     struct ev_loop *loop;
@@ -40,6 +41,7 @@ struct server {
     struct service **services;
     size_t n_services;
     struct resolver *resolver;       /* DNS for federation (S2S-1) */
+    struct archive *archive;         /* ARCH-1..3: always there; cfg->archive.enabled switches it */
     bool s2s_wanted;                 /* SVC-3: s2s is Automatic or the admin started it */
     struct iqinfo_server info;
     double started;
@@ -61,6 +63,9 @@ void server_set_directory(struct server *srv, struct directory *dir);
 /* ADM-7: the reload of SIGHUP and `imrefctl reload`: the access policies
  * and IP groups of mailserver.cfg, then users.cfg. 0 or -1 with err. */
 int server_reload(struct server *srv, struct buf *err);
+
+/* ARCH-1: hands the archive its path and failure policy from cfg. */
+void server_configure_archive(struct server *srv);
 
 /* True if `domain` (prepared) is hosted here. */
 bool server_hosts_domain(const struct server *srv, const char *domain);

@@ -407,7 +407,10 @@ async def test_settings(t):
     srv.start()
 
     settings = await ok_json(srv, 'settings', 'get')
-    check(settings == {'SendOutside': 0, 'SecurityPolicy': 'NoRestrictions'},
+    archive_defaults = {'XmppArchive': 0, 'ArchivePath': srv.path('archive'),
+                        'ArchiveFailurePolicy': 'refuse'}
+    check(settings == {'SendOutside': 0, 'SecurityPolicy': 'NoRestrictions',
+                       **archive_defaults},
           'settings get: %r' % settings)
     before = inode(cfg)
     settings = await ok_json(srv, 'settings', 'set', 'SecurityPolicy',
@@ -421,7 +424,8 @@ async def test_settings(t):
           ' replaced by rename (ADM-3)')
     settings = await ok_json(srv, 'settings', 'set', 'SendOutside', '1')
     check(settings == {'SendOutside': 1,
-                       'SecurityPolicy': 'EncryptionRequired'},
+                       'SecurityPolicy': 'EncryptionRequired',
+                       **archive_defaults},
           'settings after two sets: %r' % settings)
     check(table_value(cfg, 'InstantMessaging', 'SendOutside') == '1',
           'mailserver.cfg SendOutside %r'
@@ -454,7 +458,8 @@ async def test_settings(t):
     srv.start()
     settings = await ok_json(srv, 'settings', 'get')
     check(settings == {'SendOutside': 1,
-                       'SecurityPolicy': 'EncryptionRequired'},
+                       'SecurityPolicy': 'EncryptionRequired',
+                       **archive_defaults},
           'settings after a restart: %r' % settings)
     check_encryption_required()
     await ok(srv, 'settings', 'set', 'SecurityPolicy', 'NoRestrictions')

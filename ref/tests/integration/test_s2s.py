@@ -67,13 +67,14 @@ class Federation:
     A records (S2S-1 fallback: b then listens on 127.0.0.2:5269)."""
 
     def __init__(self, t, b_trusts_ca=True, srv_records=True, extra=(),
-                 a_options=None, dns_timeout=2):
+                 a_options=None, dns_timeout=2, tables=None):
         self.t = t
         self.ca = TestCA('imref test CA')
         self.other_ca = TestCA('another CA')
         self.dns = DnsServer(local=('example',))
         self.dns.start()
-        tables = {'DNS': {'Server': self.dns.address, 'Timeout': dns_timeout}}
+        tables = {'DNS': {'Server': self.dns.address, 'Timeout': dns_timeout},
+                  **(tables or {})}
         self.a = t.server('a', cert=self.ca.leaf(A), host=HOST_A,
                           domains=(A,), send_outside=1, debug=True,
                           users=('alice',), wait_for=ALL, tables=tables,
