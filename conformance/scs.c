@@ -270,7 +270,7 @@ static const struct {
     { " receives stream error ", SCS_RECEIVES_STREAM_ERROR },
 };
 
-static const char *const log_names[] = { "warning", "error", "security", "config" };
+static const char *const log_names[] = { "warning", "error", "security", "config", "archive" };
 
 static struct scs_step *add_step(struct parser *p, enum scs_step_kind kind, unsigned line)
 {
@@ -474,7 +474,7 @@ static int parse_admin_or_log(struct parser *p, const struct line *l, bool *matc
             size_t arg = word_len + strlen(log_contains);
             return read_argument(p, st, l->s + arg, l->len - arg, "log contains:");
         }
-        return error_at(p, l->no, "unknown log '%.*s' (warning, error, security or config)",
+        return error_at(p, l->no, "unknown log '%.*s' (warning, error, security, config or archive)",
                         (int)word_len, l->s);
     }
     *matched = false;

@@ -165,7 +165,7 @@ static void test_extension_steps(void **state)
     assert_string_equal(scs_client_option(mallory, "tls"), "plain");
     assert_string_equal(scs_client_option(mallory, "login"), "no");
 
-    assert_int_equal(sc->n_steps, 11);
+    assert_int_equal(sc->n_steps, 12);
     const struct scs_step *st = sc->steps;
     assert_step(&st[0], SCS_FAILS_TO_CONNECT, "Mallory", 17, "not-authorized");
     assert_step(&st[1], SCS_CONNECTS, "Romeo", 18, "");
@@ -181,11 +181,11 @@ static void test_extension_steps(void **state)
     assert_step(&st[5], SCS_IS_DISCONNECTED, "Romeo", 25, "");
     assert_step(&st[6], SCS_ADMIN_RUNS, NULL, 26, "user add ${Romeo's JID} --password \"x y\"");
     assert_null(st[6].log_name);
-    static const char *const logs[] = { "warning", "error", "security", "config" };
+    static const char *const logs[] = { "warning", "error", "security", "config", "archive" };
     static const char *const texts[] = {
-        "refused ${Mallory's JID}", "boom", "sasl failure", "bad value",
+        "refused ${Mallory's JID}", "boom", "sasl failure", "bad value", "<body>kept</body>",
     };
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < 5; i++) {
         assert_step(&st[7 + i], SCS_LOG_CONTAINS, NULL, 27 + i, texts[i]);
         assert_string_equal(st[7 + i].log_name, logs[i]);
     }
@@ -412,7 +412,7 @@ static void test_more_errors(void **state)
           "t.scs:4: client 'B' declared after the steps began" },
         { "[Client] A\n\tjid: a@b\n---\n---\n", "t.scs:4: a second separator line" },
         { "[Client] A\n\tjid: a@b\nA connects\n\t<presence/>\n", "t.scs:4: indented line outside a client or a step" },
-        { "Debug log contains: x\n", "t.scs:1: unknown log 'Debug' (warning, error, security or config)" },
+        { "Debug log contains: x\n", "t.scs:1: unknown log 'Debug' (warning, error, security, config or archive)" },
         { "Admin runs:   \n", "t.scs:1: Admin runs: without an argument" },
         { "[Client] A\n\tjid: a@b\nA receives stream error <Bad/>\n",
           "t.scs:3: expected a condition such as <not-authorized/>, got '<Bad/>'" },
