@@ -99,11 +99,16 @@ fuzz:
 	@echo "fuzz: targets arrive with the robustness issue (fuzz/README.md)"
 
 # The cost of the automatic contact list (ROST): roster fetch and login
-# fan-out at 300 / 1,000 / 5,000 users (scripts/bench-roster).
-bench: $(BUILD)/roster_bench $(BUILD)/imrefd $(BUILD)/imrefctl
-	@scripts/bench-roster $(BUILD)
+# fan-out at 300 / 1,000 / 5,000 users (scripts/bench-roster); the cost of
+# archiving (ARCH): routed messages per second with XmppArchive off and on
+# (scripts/bench-archive). Both run; the target fails if either does.
+bench: $(BUILD)/roster_bench $(BUILD)/message_bench $(BUILD)/imrefd $(BUILD)/imrefctl
+	@rc=0; scripts/bench-roster $(BUILD) || rc=1; scripts/bench-archive $(BUILD) || rc=1; exit $$rc
 
 $(BUILD)/roster_bench: $(BUILD)/bench/roster_bench.o $(CONF_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/message_bench: $(BUILD)/bench/message_bench.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
@@ -111,4 +116,4 @@ clean:
 
 -include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
 -include $(CONF_OBJS:.o=.d) $(BUILD)/conformance/imconform.d $(CONF_UNIT_SRCS:%.c=$(BUILD)/%.d)
--include $(BUILD)/bench/roster_bench.d
+-include $(BUILD)/bench/roster_bench.d $(BUILD)/bench/message_bench.d
