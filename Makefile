@@ -31,7 +31,13 @@ UNIT_BINS := $(UNIT_SRCS:ref/tests/unit/%.c=$(BUILD)/tests/%)
 CONF_UNIT_SRCS := $(wildcard conformance/tests/test_*.c)
 CONF_UNIT_BINS := $(CONF_UNIT_SRCS:conformance/tests/%.c=$(BUILD)/tests/%)
 
-BINS := $(BUILD)/imrefd $(BUILD)/imrefctl $(if $(wildcard $(CONF_MAIN)),$(BUILD)/imconform)
+# Fuzz targets fuzz/fuzz_NAME.c: a replay binary for every build (make check
+# replays the kept inputs under ASan+UBSan), an AFL++ one for `make fuzz`.
+FUZZ_NAMES  := $(patsubst fuzz/fuzz_%.c,%,$(filter-out fuzz/fuzz_common.c,$(wildcard fuzz/fuzz_*.c)))
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
+FUZZ_BUILD  ?= build-fuzz
+
+BINS := $(BUILD)/imrefd $(BUILD)/imrefctl $(if $(wildcard $(CONF_MAIN)),$(BUILD)/imconform) $(FUZZ_REPLAY)
 
 .PHONY: all run check unit integration conformance asan valgrind fuzz bench clean deps
 all: $(BINS) $(UNIT_BINS) $(CONF_UNIT_BINS)
@@ -95,8 +101,19 @@ valgrind: $(BINS)
 check:
 	@ci/check
 
+.PRECIOUS: $(BUILD)/fuzz/%.o
+
+# make fuzz TARGET=name [SECONDS=n]: one AFL++ campaign (scripts/fuzz-run).
 fuzz:
-	@echo "fuzz: targets arrive with the robustness issue (fuzz/README.md)"
+	@test -n "$(TARGET)" || { echo "usage: make fuzz TARGET=name [SECONDS=n]; targets: $(FUZZ_NAMES)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=afl-cc $(FUZZ_BUILD)/fuzz/afl_$(TARGET)
+	@scripts/fuzz-run $(FUZZ_BUILD) $(TARGET) $(or $(SECONDS),600)
+
+$(BUILD)/fuzz/replay_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/driver_replay.o $(BUILD)/fuzz/fuzz_common.o $(CONF_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/fuzz/afl_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/driver_afl.o $(BUILD)/fuzz/fuzz_common.o $(CONF_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # The cost of the automatic contact list (ROST): roster fetch and login
 # fan-out at 300 / 1,000 / 5,000 users (scripts/bench-roster); the cost of
@@ -112,8 +129,9 @@ $(BUILD)/message_bench: $(BUILD)/bench/message_bench.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan $(FUZZ_BUILD)
 
 -include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
 -include $(CONF_OBJS:.o=.d) $(BUILD)/conformance/imconform.d $(CONF_UNIT_SRCS:%.c=$(BUILD)/%.d)
 -include $(BUILD)/bench/roster_bench.d $(BUILD)/bench/message_bench.d
+-include $(wildcard $(BUILD)/fuzz/*.d)
