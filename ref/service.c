@@ -30,7 +30,12 @@ struct service {
     struct listener *listeners;           /* n_listen entries; fd -1 if not bound */
     unsigned connections;
     bool running;
+    ev_timer accept_pause;                /* out of file descriptors: listeners rest */
+    double accept_failure_logged;         /* ev_now of the last such Error line */
 };
+
+#define ACCEPT_PAUSE_SECONDS 0.1
+#define ACCEPT_FAILURE_LOG_INTERVAL 10.0
 
 const char *service_display_name(const struct service *svc)
 {
@@ -48,6 +53,8 @@ struct service *service_new(struct server *srv, const struct service_config *cfg
     svc->on_accept = on_accept;
     svc->listeners = xcalloc(cfg->n_listen, sizeof *svc->listeners);
     for (size_t i = 0; i < cfg->n_listen; i++) svc->listeners[i].watcher.fd = -1;
+    ev_init(&svc->accept_pause, NULL);
+    svc->accept_failure_logged = -ACCEPT_FAILURE_LOG_INTERVAL;
     return svc;
 }
 
@@ -88,6 +95,42 @@ static bool peer_allowed(const struct service *svc, const struct sockaddr_storag
                             (const struct sockaddr *)peer);
 }
 
+static void listeners_set(struct service *svc, bool on)
+{
+    for (size_t i = 0; i < svc->cfg->n_listen; i++) {
+        ev_io *w = &svc->listeners[i].watcher;
+        if (w->fd < 0) continue;
+        if (on) ev_io_start(svc->srv->loop, w);
+        else ev_io_stop(svc->srv->loop, w);
+    }
+}
+
+static void service_on_pause_over(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct service *svc = w->data;
+    if (svc->running) listeners_set(svc, true);
+    (void)loop;
+    (void)revents;
+}
+
+/* Out of file descriptors (EMFILE, ENFILE, ENOBUFS, ENOMEM): the pending
+ * connections stay in the backlog and the listeners rest a moment instead
+ * of waking the loop again at once; one Error line per interval. */
+static void service_pause_accepting(struct service *svc, int err)
+{
+    double now = ev_now(svc->srv->loop);
+    if (now - svc->accept_failure_logged >= ACCEPT_FAILURE_LOG_INTERVAL) {
+        log_write(LOG_ERROR, "%s: accept failed: %s; accepting again in %.0f ms", service_display_name(svc),
+                  strerror(err), ACCEPT_PAUSE_SECONDS * 1000);
+        svc->accept_failure_logged = now;
+    }
+    listeners_set(svc, false);
+    ev_timer_set(&svc->accept_pause, ACCEPT_PAUSE_SECONDS, 0.);
+    svc->accept_pause.data = svc;
+    ev_set_cb(&svc->accept_pause, service_on_pause_over);
+    ev_timer_start(svc->srv->loop, &svc->accept_pause);
+}
+
 static void service_on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct listener *l = (struct listener *)w;
@@ -98,7 +141,9 @@ static void service_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         socklen_t plen = sizeof peer;
         int fd = accept4(w->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                service_pause_accepting(svc, errno);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
                 log_write(LOG_ERROR, "%s: accept failed: %s", service_display_name(svc), strerror(errno));
             return;
         }
@@ -168,6 +213,7 @@ size_t service_start(struct service *svc)
 
 void service_stop(struct service *svc)
 {
+    ev_timer_stop(svc->srv->loop, &svc->accept_pause);
     for (size_t i = 0; i < svc->cfg->n_listen; i++) {
         struct listener *l = &svc->listeners[i];
         if (l->watcher.fd < 0) continue;

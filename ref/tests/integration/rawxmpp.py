@@ -70,11 +70,17 @@ class StreamClosed(Failure):
 
 class RawStream:
     def __init__(self, port, cafile, tls=False, tls_version=None,
-                 timeout=5, host=HOST):
+                 timeout=5, host=HOST, rcvbuf=None):
         self.cafile = cafile
         self.timeout = timeout  # seconds, before SCALE
-        self.sock = socket.create_connection((host, port),
-                                             timeout=timeout * SCALE)
+        if rcvbuf:   # before connecting, so the advertised window stays small
+            self.sock = socket.socket()
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout * SCALE)
+            self.sock.connect((host, port))
+        else:
+            self.sock = socket.create_connection((host, port),
+                                                 timeout=timeout * SCALE)
         if tls:
             self.wrap_tls(tls_version)
         self.skipped = []

@@ -34,6 +34,7 @@ import test_config    # noqa: F401
 import test_check     # noqa: F401
 import test_s2s       # noqa: F401
 import test_archive   # noqa: F401
+import test_abuse     # noqa: F401
 
 
 class Reporter:

@@ -72,15 +72,16 @@ class Context:
         await client.go_online(priority)
         return client
 
-    def raw(self, service='xmpp', tls=False, tls_version=None, server=None):
+    def raw(self, service='xmpp', tls=False, tls_version=None, server=None,
+            rcvbuf=None):
         stream = RawStream(self.port(service, server), self.cafile, tls=tls,
-                           tls_version=tls_version)
+                           tls_version=tls_version, rcvbuf=rcvbuf)
         self.raws.append(stream)
         return stream
 
-    def raw_session(self, user, resource='raw', server=None):
+    def raw_session(self, user, resource='raw', server=None, rcvbuf=None):
         """A raw stream logged in with PLAIN over STARTTLS and bound."""
-        stream = self.raw(server=server)
+        stream = self.raw(server=server, rcvbuf=rcvbuf)
         stream.open()
         stream.starttls()
         stream.open()
