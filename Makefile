@@ -39,7 +39,7 @@ FUZZ_BUILD  ?= build-fuzz
 
 BINS := $(BUILD)/imrefd $(BUILD)/imrefctl $(if $(wildcard $(CONF_MAIN)),$(BUILD)/imconform) $(FUZZ_REPLAY)
 
-.PHONY: all run check unit integration conformance asan valgrind fuzz bench clean deps
+.PHONY: all run check unit integration conformance asan valgrind fuzz bench soak clean deps
 all: $(BINS) $(UNIT_BINS) $(CONF_UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -100,6 +100,10 @@ valgrind: $(BINS)
 
 check:
 	@ci/check
+
+# The slow and abusive clients of the integration suite, long form.
+soak: $(BINS)
+	@IMREF_SOAK=1 ci/run-integration $(BUILD) trickling 'never read' 'file descriptors'
 
 .PRECIOUS: $(BUILD)/fuzz/%.o
 

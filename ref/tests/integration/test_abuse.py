@@ -1,6 +1,7 @@
 """Slow and abusive clients, short form (XML-4, SVC-6): connections that
 trickle bytes until the negotiation deadline, clients that never read, and
-running out of file descriptors; meanwhile normal clients are served."""
+running out of file descriptors; meanwhile normal clients are served.
+`make soak` runs them longer (IMREF_SOAK=1)."""
 import asyncio
 import os
 import resource
@@ -12,7 +13,10 @@ from suite import case, jid
 from test_admin import ok_json
 from xmppclient import is_message
 
-TRICKLERS = 200
+# make soak (IMREF_SOAK=1) runs the long form.
+SOAK = os.environ.get('IMREF_SOAK') == '1'
+TRICKLERS = 1000 if SOAK else 200
+NON_READERS = 20 if SOAK else 5
 
 
 def cpu_seconds(pid):
@@ -82,6 +86,11 @@ async def test_tricklers(t):
         s.close()
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print('# tricklers: %d of %d closed by the deadline; chat p99 %.1f ms,'
+          ' max %.1f ms over %d messages' % (TRICKLERS - len(open_ones),
+                                            TRICKLERS, p99 * 1000,
+                                            latencies[-1] * 1000,
+                                            len(latencies)))
     check(not open_ones, '%d of %d trickling connections still open after'
           ' the 3 s deadline' % (len(open_ones), TRICKLERS))
     check(p99 < 0.25 * SCALE, 'chat p99 %.0f ms (%d messages) while %d'
@@ -94,7 +103,7 @@ async def test_tricklers(t):
 async def test_non_readers(t):
     queue = 65536
     readers = ('alice', 'bob')
-    sinks = ['sink%d' % i for i in range(5)]   # make soak: more
+    sinks = ['sink%d' % i for i in range(NON_READERS)]
     srv = t.server('nonreaders', users=readers + tuple(sinks),
                    limits={'OutputQueue': queue, 'ReadRate': 0})
     srv.start()
@@ -128,6 +137,9 @@ async def test_non_readers(t):
         await asyncio.sleep(0.2)
     check(not left, '%d non-reading clients still connected' % len(left))
     grown = rss_bytes(srv.proc.pid) - rss_before
+    print('# non-readers: %d of %d closed; imrefd RSS grew %.1f MiB; the'
+          ' reader got all %d messages' % (len(sinks) - len(left), len(sinks),
+                                           grown / 2 ** 20, rounds))
     check(grown < len(sinks) * queue + 50 * 2 ** 20,
           'imrefd grew by %d bytes for %d non-readers' % (grown, len(sinks)))
 
