@@ -437,6 +437,7 @@ static void c2s_sasl_step(struct c2s *c, const char *in_b64)
     case SASL_FAIL_MALFORMED: c2s_sasl_failure(c, "malformed-request", NULL, mech, true); break;
     case SASL_FAIL_INCORRECT_ENCODING: c2s_sasl_failure(c, "incorrect-encoding", NULL, mech, true); break;
     case SASL_FAIL_INVALID_MECHANISM: c2s_sasl_failure(c, "invalid-mechanism", NULL, mech, true); break;
+    case SASL_FAIL_INVALID_AUTHZID: c2s_sasl_failure(c, "invalid-authzid", NULL, mech, true); break;
     case SASL_FAIL_NOT_AUTHORIZED: c2s_sasl_failure(c, "not-authorized", NULL, mech, true); break;
     }
     free(out);

@@ -326,8 +326,10 @@ static enum sasl_step_result decode_input(const struct sasl_server *s, const cha
 static enum sasl_step_result finish_success(struct sasl_server *s)
 {
     const char *authzid = gsasl_property_fast(s->session, GSASL_AUTHZID);
-    if (!s->user_known || !s->node || !authzid_ok(s, authzid))
+    if (!s->user_known || !s->node)
         return SASL_FAIL_NOT_AUTHORIZED;
+    if (!authzid_ok(s, authzid))
+        return SASL_FAIL_INVALID_AUTHZID;
     s->authenticated = true;
     return SASL_SUCCESS;
 }

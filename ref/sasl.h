@@ -34,7 +34,8 @@ enum sasl_step_result {
     SASL_FAIL_NOT_AUTHORIZED,
     SASL_FAIL_MALFORMED,
     SASL_FAIL_INCORRECT_ENCODING,
-    SASL_FAIL_INVALID_MECHANISM
+    SASL_FAIL_INVALID_MECHANISM,
+    SASL_FAIL_INVALID_AUTHZID      /* right credentials, another identity asked for (RFC 6120 §6.5.6) */
 };
 
 /* Decoded SASL messages longer than this fail as malformed. */
