@@ -20,6 +20,7 @@ enum stream_state {
     ST_PROLOG,   /* before the stream header */
     ST_PRIMING,  /* a resumed parser reading our synthetic header */
     ST_STREAM,   /* inside the stream */
+    ST_CLOSING,  /* the header was <stream:stream/> and a pause came first */
     ST_CLOSED,   /* </stream:stream> seen: later bytes are ignored */
     ST_FAILED,   /* the error callback was called: nothing more is parsed */
 };
@@ -34,6 +35,7 @@ struct xmlstream {
     enum stream_state state;
     bool halted;            /* expat was told to stop: ignore late callbacks */
     bool pause_requested;
+    bool header_empty;      /* the header was an empty-element tag: the stream ends with it */
     uint64_t fed;           /* bytes handed to the parser */
     uint64_t mark;          /* end of the header, the last stanza or stream-level whitespace */
     uint64_t pause_end;     /* end of the event that paused */
@@ -242,6 +244,17 @@ static bool size_within_limit(xmlstream *xs)
     return false;
 }
 
+/* Inside a start handler: is the tag an empty-element tag ("<x .../>")?
+ * expat then calls the end handler at once, unless a pause halted it. */
+static bool event_is_empty_tag(const xmlstream *xs)
+{
+    int offset = 0, size = 0;
+    const char *context = XML_GetInputContext(xs->parser, &offset, &size);
+    int count = XML_GetCurrentByteCount(xs->parser);
+    return context && count >= 2 && offset + count <= size && context[offset + count - 2] == '/' &&
+           context[offset + count - 1] == '>';
+}
+
 static void open_stream(xmlstream *xs, const XML_Char *name, const XML_Char **atts,
                         unsigned decls)
 {
@@ -259,6 +272,7 @@ static void open_stream(xmlstream *xs, const XML_Char *name, const XML_Char **at
         return;
     }
     build_prime(xs, q.prefix);
+    xs->header_empty = event_is_empty_tag(xs);
     xs->state = ST_STREAM;
     xs->mark = event_end(xs);
     xnode *header = xnode_new("stream", XMLNS_STREAMS);
@@ -437,6 +451,10 @@ static void start_parser(xmlstream *xs)
 static void resume_after_pause(xmlstream *xs)
 {
     xs->pause_requested = false;
+    if (xs->state == ST_STREAM && xs->header_empty && !xs->stanza && xs->depth == 0 && xs->mark == xs->pause_end) {
+        xs->state = ST_CLOSING;      /* the halt swallowed the header's own end */
+        return;
+    }
     start_parser(xs);
     xs->state = ST_PRIMING;
     size_t len = strlen(xs->prime);
@@ -526,6 +544,11 @@ enum xmlstream_status xmlstream_feed(xmlstream *xs, const char *data, size_t len
         if (xs->state == ST_FAILED) {
             status = XS_ERROR;
             break;
+        }
+        if (xs->state == ST_CLOSING) {
+            xs->state = ST_CLOSED;
+            xs->cb.close(xs->ctx);
+            continue;
         }
         if (xs->state == ST_CLOSED) {
             handed = len;

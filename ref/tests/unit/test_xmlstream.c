@@ -826,6 +826,32 @@ static void test_close_then_ignored(void **state)
     rec_free(&r);
 }
 
+/* XML-1: a header written as an empty-element tag ends the stream, also
+ * when the open callback pauses (found by the stream fuzz target: the
+ * resumed parser used to take what followed as stanzas). */
+static void test_empty_header_with_pause(void **state)
+{
+    (void)state;
+    const char header[] = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'/>";
+    const char rest[] = "<presence/>";
+    struct buf in;
+    buf_init(&in);
+    buf_puts(&in, header);
+    buf_puts(&in, rest);
+    struct rec r;
+    rec_init(&r, &big_limits);
+    r.pause_at = 0;
+    size_t consumed;
+    assert_int_equal(xmlstream_feed(r.xs, in.data, in.len, &consumed), XS_PAUSED);
+    assert_int_equal(consumed, strlen(header));
+    assert_int_equal(xmlstream_feed(r.xs, in.data + consumed, in.len - consumed, &consumed), XS_OK);
+    assert_int_equal(r.opens, 1);
+    assert_int_equal(r.closes, 1);
+    assert_int_equal(r.stanzas, 0);
+    rec_free(&r);
+    buf_free(&in);
+}
+
 /* XML-6: the stream error and the stream close, the text escaped. */
 static void test_error_xml(void **state)
 {
@@ -869,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_partial_stanza_freed),
         cmocka_unit_test(test_close_then_ignored),
         cmocka_unit_test(test_error_xml),
+        cmocka_unit_test(test_empty_header_with_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
