@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "log.h"
 #include "xmlstream.h"
 
@@ -346,18 +347,6 @@ void archive_submit(struct archive *a, xnode *msg, const char *sender)
     ev_idle_start(a->loop, &a->wake_watcher);
 }
 
-/* fsync of a directory, making the entries created in it durable. */
-static int sync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 /* Creates path (0750) if missing; *created tells whether it did. */
 static int ensure_dir(const char *path, bool *created)
 {
@@ -386,24 +375,12 @@ static int ensure_archive_dirs(const char *dir, const char *xmpp_dir)
     if (ensure_dir(dir, &dir_created) != 0) return -1;
     if (dir_created) {
         char *parent = parent_dir(dir);
-        int rc = sync_dir(parent);
+        int rc = durable_sync_dir(parent);
         free(parent);
         if (rc != 0) return -1;
     }
     if (ensure_dir(xmpp_dir, &xmpp_created) != 0) return -1;
-    if (xmpp_created && sync_dir(dir) != 0) return -1;
-    return 0;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return -1;
-        p += n;
-        len -= (size_t)n;
-    }
+    if (xmpp_created && durable_sync_dir(dir) != 0) return -1;
     return 0;
 }
 
@@ -417,7 +394,7 @@ static int end_torn_line(int fd, off_t size)
     while (n < 0 && errno == EINTR);
     if (n < 0) return -1;
     if (n == 1 && last == '\n') return 0;
-    return write_all(fd, "\n", 1) != 0 || fdatasync(fd) != 0 ? -1 : 0;
+    return durable_write_all(fd, "\n", 1) != 0 || fdatasync(fd) != 0 ? -1 : 0;
 }
 
 /* Opens dir/xmpp/day for appending, durable as an entry if new. */
@@ -429,7 +406,7 @@ static int open_day_file(const char *dir, const char *path, const char *day_dir)
     if (fd < 0) return -1;
     struct stat st;
     int rc = fstat(fd, &st);
-    if (rc == 0 && st.st_size == 0) rc = sync_dir(day_dir);   /* new (or still empty) */
+    if (rc == 0 && st.st_size == 0) rc = durable_sync_dir(day_dir);   /* new (or still empty) */
     else if (rc == 0) rc = end_torn_line(fd, st.st_size);
     if (rc != 0) {
         int saved = errno;
@@ -452,7 +429,7 @@ static int write_group(struct archive *a, const struct archive_entry *batch, siz
         snprintf(a->fd_day, sizeof a->fd_day, "%s", day);
     }
     for (size_t i = from; i < to; i++)
-        if (write_all(a->fd, batch[i].line, batch[i].len) != 0) return -1;
+        if (durable_write_all(a->fd, batch[i].line, batch[i].len) != 0) return -1;
     return fdatasync(a->fd);
 }
 

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
+
 /* Files larger than this are refused rather than read into memory. */
 #define CFGFILE_MAX_BYTES (64u * 1024 * 1024)
 /* Elements nested deeper than this are refused (the tree code recurses). */
@@ -631,32 +633,6 @@ void cfgfile_serialize(const struct cfgfile *cf, struct buf *out)
     }
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(fd, data, len);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        data += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-static int fsync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(dir);
-    if (fd < 0) return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
 /* Writes `content` to a new, uniquely named file beside the target (its
  * name replaces the XXXXXX of `tmp`), so that concurrent saves never share
  * one temporary file. On a failure nothing is left behind. */
@@ -664,7 +640,7 @@ static int write_temp(char *tmp, mode_t mode, const struct buf *content)
 {
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) return -1;
-    if (fchmod(fd, mode) < 0 || write_all(fd, content->data, content->len) < 0 || fsync(fd) < 0 ||
+    if (fchmod(fd, mode) < 0 || durable_write_all(fd, content->data, content->len) < 0 || fsync(fd) < 0 ||
         close(fd) < 0) {
         int saved = errno;
         close(fd);
@@ -693,7 +669,7 @@ int cfgfile_save(const struct cfgfile *cf, const char *path, struct buf *err)
         int saved = errno;
         unlink(tmp.data);
         errno = saved;
-    } else if (fsync_parent_dir(path) < 0) {
+    } else if (durable_sync_parent(path) < 0) {
         step = "syncing the directory";
     }
     if (step) {
