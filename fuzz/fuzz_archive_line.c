@@ -7,11 +7,8 @@
  * and counts the others: returned + skipped == pieces + (1 if a torn tail). */
 #include "fuzz.h"
 
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "archive.h"
 
@@ -19,29 +16,6 @@ void fuzz_init(void)
 {
     setenv("TZ", "UTC0", 1);
     tzset();
-}
-
-/* The input file, created and unlinked at once (so that nothing is left
- * behind, even by a killed process) and read through /proc/self/fd. Made
- * by the first input of each process: under the AFL++ fork server
- * fuzz_init runs once in the parent. */
-static int file_fd = -1;
-static char path[64];
-
-static void set_up(void)
-{
-    if (file_fd >= 0) return;
-    char name[] = "/tmp/fuzz_archive_line.XXXXXX";
-    file_fd = mkstemp(name);
-    if (file_fd < 0) abort();
-    unlink(name);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", file_fd);
-}
-
-static void write_file(const uint8_t *data, size_t len)
-{
-    if (ftruncate(file_fd, 0) != 0) abort();
-    if (len && pwrite(file_fd, data, len, 0) != (ssize_t)len) abort();
 }
 
 static void serialize(const xnode *stanza, struct buf *out)
@@ -112,7 +86,9 @@ static void on_line(const char *line, size_t len, void *ctx)
 
 int fuzz_one(const uint8_t *data, size_t len)
 {
-    set_up();
+    /* Made by the first input: under the AFL++ fork server fuzz_init runs
+     * once in the parent. */
+    const char *path = fuzz_input_file("archive_line");
     const char *text = (const char *)data;
     size_t pieces = 0, start = 0, parsing = 0;
     for (size_t i = 0; i < len; i++) {
@@ -125,7 +101,7 @@ int fuzz_one(const uint8_t *data, size_t len)
     bool torn = start < len;
     if (torn) check_line_round_trip(text + start, len - start);
 
-    write_file(data, len);
+    fuzz_write_input_file(data, len);
     struct expected e = { text, len, 0, 0 };
     size_t skipped = 12345;
     FUZZ_ASSERT(archive_read_file(path, on_line, &e, &skipped) == 0);

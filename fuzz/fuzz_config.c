@@ -23,30 +23,9 @@
 #include "log.h"
 #include "scram.h"
 
-/* Log lines go to files that are links to /dev/null; the links and their
- * directory are removed once the files are open. */
-static void silence_logs(void)
-{
-    static const char *const names[] = { "warning.log", "error.log", "security.log",
-                                         "config.log", "debug.log" };
-    char log_dir[] = "/tmp/fuzz_config_log.XXXXXX";
-    if (!mkdtemp(log_dir)) abort();
-    char path[sizeof log_dir + 32];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", log_dir, names[i]);
-        if (symlink("/dev/null", path) != 0) abort();
-    }
-    if (log_open(log_dir, false) != 0) abort();
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", log_dir, names[i]);
-        unlink(path);
-    }
-    rmdir(log_dir);
-}
-
 void fuzz_init(void)
 {
-    silence_logs();
+    fuzz_silence_logs("config");
 }
 
 /* The directory of mailserver.cfg, /tmp/fuzz_config.PID, one per process,

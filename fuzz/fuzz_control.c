@@ -13,36 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "admin.h"
 #include "json.h"
 #include "log.h"
 
-/* Log lines go to files that are links to /dev/null; the links and their
- * directory are removed once the files are open. */
-static void silence_logs(void)
-{
-    static const char *const names[] = { "warning.log", "error.log", "security.log",
-                                         "config.log", "debug.log" };
-    char dir[] = "/tmp/fuzz_control_log.XXXXXX";
-    if (!mkdtemp(dir)) abort();
-    char path[sizeof dir + 32];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (symlink("/dev/null", path) != 0) abort();
-    }
-    if (log_open(dir, false) != 0) abort();
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
-
 void fuzz_init(void)
 {
-    silence_logs();
+    fuzz_silence_logs("control");
 }
 
 /* ---- the re-serialiser ----------------------------------------------------- */

@@ -21,9 +21,7 @@
 #include "fuzz.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -302,14 +300,6 @@ static void user_name(const struct model *m, unsigned i, bool spelled, char *out
     snprintf(out, n, "%s%u", spelled && m->users[i].upper_name ? "U" : "u", i);
 }
 
-static void write_file(const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", fx.dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) fuzz_fail("cannot write the scratch configuration");
-}
-
 #define VAR(b, name, ...) (buf_puts(b, "<variable name=\"" name "\">"), buf_printf(b, __VA_ARGS__), \
                            buf_puts(b, "</variable>"))
 
@@ -369,7 +359,7 @@ static void write_mailserver_cfg(const struct model *m)
         buf_puts(&b, "</listitem>");
     }
     buf_puts(&b, "</list>\n</config>\n");
-    write_file("mailserver.cfg", b.data);
+    fuzz_write_text(fx.dir, "mailserver.cfg", b.data);
     buf_free(&b);
 }
 
@@ -413,48 +403,11 @@ static void write_users_cfg(const struct model *m)
             buf_puts(&b, "</listitem>\n");
         }
     buf_puts(&b, "</list>\n</config>\n");
-    write_file("users.cfg", b.data);
+    fuzz_write_text(fx.dir, "users.cfg", b.data);
     buf_free(&b);
 }
 
-/* ---- scratch directory and the long-lived parts of the server ----------------- */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(path);
-}
-
-static void remove_tree(const char *path)
-{
-    nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *scratch_base(void)
-{
-    if (access("/dev/shm", W_OK) == 0) return "/dev/shm";
-    const char *t = getenv("TMPDIR");
-    return t && *t ? t : "/tmp";
-}
-
-/* Removes the directories of earlier runs whose process is gone (an AFL++
- * campaign ends its children with SIGKILL, so their atexit never ran). */
-static void remove_stale(const char *base)
-{
-    DIR *d = opendir(base);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0) continue;
-        long pid = strtol(e->d_name + strlen(TMP_PREFIX), NULL, 10);
-        if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", base, e->d_name);
-            remove_tree(path);
-        }
-    }
-    closedir(d);
-}
+/* ---- the long-lived parts of the server ------------------------------------------ */
 
 static void unload_config(void)
 {
@@ -484,7 +437,7 @@ static void cleanup(void)
     sasl_global_done();
     log_close();
     free(fx.stored_password);
-    remove_tree(fx.dir);
+    fuzz_remove_tree(fx.dir);
     fx.ready = false;
 }
 
@@ -493,10 +446,7 @@ static void cleanup(void)
 static void setup(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    const char *base = scratch_base();
-    remove_stale(base);
-    snprintf(fx.dir, sizeof fx.dir, "%s/" TMP_PREFIX "%ld-XXXXXX", base, (long)getpid());
-    if (!mkdtemp(fx.dir)) fuzz_fail("mkdtemp");
+    fuzz_make_scratch_dir(TMP_PREFIX, fx.dir, sizeof fx.dir);
     fx.owner = getpid();
     struct server *srv = &fx.srv;
     srv->loop = EV_DEFAULT;

@@ -13,10 +13,8 @@
 #include "fuzz.h"
 
 #include <gsasl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "jid.h"
 #include "log.h"
@@ -33,27 +31,6 @@ static const char *const mechanisms[] = {
 };
 #define N_MECHANISMS (sizeof mechanisms / sizeof mechanisms[0])
 
-/* Log lines go to files that are links to /dev/null; the links and their
- * directory are removed once the files are open. */
-static void silence_logs(void)
-{
-    static const char *const names[] = { "warning.log", "error.log", "security.log",
-                                         "config.log", "debug.log" };
-    char dir[] = "/tmp/fuzz_sasl_log.XXXXXX";
-    if (!mkdtemp(dir)) abort();
-    char path[sizeof dir + 32];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (symlink("/dev/null", path) != 0) abort();
-    }
-    if (log_open(dir, false) != 0) abort();
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        unlink(path);
-    }
-    rmdir(dir);
-}
-
 static char *stored;
 static const unsigned char exporter[32] = "fuzz-tls-exporter-binding-data!";
 static const unsigned char unique[12] = "fuzz-unique";
@@ -62,7 +39,7 @@ static const struct sasl_channel_binding binding = { unique, sizeof unique,
 
 void fuzz_init(void)
 {
-    silence_logs();
+    fuzz_silence_logs("sasl");
     if (sasl_global_init() != 0) abort();
     static const unsigned char salt[SCRAM_SALT_LEN] = "fuzz-fixed-salt";
     struct scram_record rec;

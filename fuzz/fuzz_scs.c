@@ -8,36 +8,13 @@
 #include "fuzz.h"
 
 #include <ctype.h>
-#include <stdio.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "scs.h"
 
-/* The input file, created and unlinked at once (so that nothing is left
- * behind, even by a killed process) and read through /proc/self/fd. Made
- * by the first input of each process: under the AFL++ fork server
- * fuzz_init runs once in the parent. */
-static int file_fd = -1;
-static char path[64];
-
-static void set_up(void)
-{
-    if (file_fd >= 0) return;
-    char name[] = "/tmp/fuzz_scs.XXXXXX";
-    file_fd = mkstemp(name);
-    if (file_fd < 0) abort();
-    unlink(name);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", file_fd);
-}
-
-static void write_file(const uint8_t *data, size_t len)
-{
-    if (ftruncate(file_fd, 0) != 0) abort();
-    if (len && pwrite(file_fd, data, len, 0) != (ssize_t)len) abort();
-}
+/* The input as a file (fuzz_input_file), made by the first input. */
+static const char *path;
 
 static unsigned long line_count(const uint8_t *data, size_t len)
 {
@@ -110,13 +87,15 @@ static void check_scenario(const struct scenario *sc, unsigned long lines)
 
 int fuzz_one(const uint8_t *data, size_t len)
 {
-    set_up();
+    /* Made by the first input: under the AFL++ fork server fuzz_init runs
+     * once in the parent. */
+    path = fuzz_input_file("scs");
     unsigned long lines = line_count(data, len);
     struct scenario *sc = NULL, *loaded = NULL;
     struct buf err, load_err;
     buf_init(&err), buf_init(&load_err);
     int rc = scs_parse((const char *)data, len, path, &sc, &err);
-    write_file(data, len);
+    fuzz_write_input_file(data, len);
     int load_rc = scs_load(path, &loaded, &load_err);
     FUZZ_ASSERT(rc == load_rc);
     if (rc == 0) {

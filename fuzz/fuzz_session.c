@@ -10,10 +10,8 @@
  * of alice's and bob's rows after each input, so state does not grow. */
 #include "fuzz.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <expat.h>
-#include <ftw.h>
 #include <limits.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -63,53 +61,6 @@ static struct {
     struct buf prefix;         /* stream header, PLAIN auth, restart, bind */
 } fx;
 
-/* ---- scratch directory ---------------------------------------------------- */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st, (void)flag, (void)f;
-    return remove(path);
-}
-
-static void remove_tree(const char *path)
-{
-    nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *scratch_base(void)
-{
-    if (access("/dev/shm", W_OK) == 0) return "/dev/shm";   /* no fsync cost for the store */
-    const char *t = getenv("TMPDIR");
-    return t && *t ? t : "/tmp";
-}
-
-/* Removes the directories of earlier runs whose process is gone (an AFL++
- * campaign ends its children with SIGKILL, so their atexit never ran). */
-static void remove_stale(const char *base)
-{
-    DIR *d = opendir(base);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) != 0) continue;
-        long pid = strtol(e->d_name + strlen(TMP_PREFIX), NULL, 10);
-        if (pid <= 0 || (kill((pid_t)pid, 0) < 0 && errno == ESRCH)) {
-            char path[512];
-            snprintf(path, sizeof path, "%s/%s", base, e->d_name);
-            remove_tree(path);
-        }
-    }
-    closedir(d);
-}
-
-static void write_file(const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s", fx.dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) fuzz_fail("cannot write the scratch configuration");
-}
-
 /* ---- the server -------------------------------------------------------------- */
 
 static const char mailserver_cfg[] =
@@ -149,7 +100,7 @@ static void write_users(void)
     append_user(&b, "alice", "Alice Example", "alice-secret");
     append_user(&b, "bob", "Bob Example", "bob-secret");
     buf_puts(&b, "</list></config>\n");
-    write_file("users.cfg", b.data);
+    fuzz_write_text(fx.dir, "users.cfg", b.data);
     buf_free(&b);
 }
 
@@ -170,7 +121,7 @@ static void cleanup(void)
     sasl_global_done();
     log_close();
     buf_free(&fx.prefix);
-    remove_tree(fx.dir);
+    fuzz_remove_tree(fx.dir);
     fx.ready = false;
 }
 
@@ -195,12 +146,9 @@ static void build_prefix(void)
 static void setup(void)
 {
     signal(SIGPIPE, SIG_IGN);
-    const char *base = scratch_base();
-    remove_stale(base);
-    snprintf(fx.dir, sizeof fx.dir, "%s/" TMP_PREFIX "%ld-XXXXXX", base, (long)getpid());
-    if (!mkdtemp(fx.dir)) fuzz_fail("mkdtemp");
+    fuzz_make_scratch_dir(TMP_PREFIX, fx.dir, sizeof fx.dir);
     fx.owner = getpid();
-    write_file("mailserver.cfg", mailserver_cfg);
+    fuzz_write_text(fx.dir, "mailserver.cfg", mailserver_cfg);
     write_users();
 
     struct server *srv = &fx.srv;
