@@ -126,10 +126,10 @@ $(BUILD)/fuzz/afl_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/driver_afl.o $(BUILD)/
 bench: $(BUILD)/roster_bench $(BUILD)/message_bench $(BUILD)/imrefd $(BUILD)/imrefctl
 	@rc=0; scripts/bench-roster $(BUILD) || rc=1; scripts/bench-archive $(BUILD) || rc=1; exit $$rc
 
-$(BUILD)/roster_bench: $(BUILD)/bench/roster_bench.o $(CONF_LIB) $(LIB)
+$(BUILD)/roster_bench: $(BUILD)/bench/roster_bench.o $(BUILD)/bench/benchlib.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/message_bench: $(BUILD)/bench/message_bench.o $(CONF_LIB) $(LIB)
+$(BUILD)/message_bench: $(BUILD)/bench/message_bench.o $(BUILD)/bench/benchlib.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 clean:
@@ -137,5 +137,5 @@ clean:
 
 -include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
 -include $(CONF_OBJS:.o=.d) $(BUILD)/conformance/imconform.d $(CONF_UNIT_SRCS:%.c=$(BUILD)/%.d)
--include $(BUILD)/bench/roster_bench.d $(BUILD)/bench/message_bench.d
+-include $(BUILD)/bench/roster_bench.d $(BUILD)/bench/message_bench.d $(BUILD)/bench/benchlib.d
 -include $(wildcard $(BUILD)/fuzz/*.d)

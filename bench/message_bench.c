@@ -20,18 +20,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "benchlib.h"
 #include "buf.h"
 #include "xclient.h"
 #include "xnode.h"
 
-#define CLIENT_TIMEOUT 10.0     /* seconds per xclient operation */
 #define STALL_SECONDS 10.0      /* no message received for this long: lost */
 #define QUIET_SECONDS 0.3       /* no traffic for this long: drained */
 
@@ -49,31 +47,11 @@ struct pair {
     double *sent_at;
 };
 
-struct samples {
-    double *v;
-    size_t n;
-};
-
 static void usage(void)
 {
     fprintf(stderr, "usage: message_bench --port PORT --domain DOMAIN [--pairs 10] [--messages 2000]\n"
                     "                     [--window 50] [--prefix u] [--password password]\n");
     exit(2);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static size_t parse_count(const char *s, size_t min, size_t max)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '-' || *end || end == s || v < min || v > max) usage();
-    return (size_t)v;
 }
 
 static void parse_args(int argc, char **argv, struct bench *b)
@@ -83,11 +61,11 @@ static void parse_args(int argc, char **argv, struct bench *b)
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) usage();
         const char *opt = argv[i], *val = argv[i + 1];
-        if (strcmp(opt, "--port") == 0) b->port = (unsigned short)parse_count(val, 1, 65535);
+        if (strcmp(opt, "--port") == 0) b->port = (unsigned short)bench_parse_count(val, 1, 65535, usage);
         else if (strcmp(opt, "--domain") == 0) b->domain = val;
-        else if (strcmp(opt, "--pairs") == 0) b->pairs = parse_count(val, 1, 10000);
-        else if (strcmp(opt, "--messages") == 0) b->messages = parse_count(val, 1, 1000000);
-        else if (strcmp(opt, "--window") == 0) b->window = parse_count(val, 1, 10000);
+        else if (strcmp(opt, "--pairs") == 0) b->pairs = bench_parse_count(val, 1, 10000, usage);
+        else if (strcmp(opt, "--messages") == 0) b->messages = bench_parse_count(val, 1, 1000000, usage);
+        else if (strcmp(opt, "--window") == 0) b->window = bench_parse_count(val, 1, 10000, usage);
         else if (strcmp(opt, "--prefix") == 0) b->prefix = val;
         else if (strcmp(opt, "--password") == 0) b->password = val;
         else usage();
@@ -95,61 +73,16 @@ static void parse_args(int argc, char **argv, struct bench *b)
     if (!b->port || !b->domain) usage();
 }
 
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-/* Reports the problem on stderr and exits with status 1. */
-static void fail(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("message_bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-/* Logs user number `index` (1-based, users.cfg order) in; exits on failure. */
+/* Logs user number `index` (1-based, users.cfg order) in. Without
+   TCP_NODELAY, Nagle holds a refill back until the server's delayed ACK
+   (40 ms): the server never answers a sender. */
 static struct xclient *login(const struct bench *b, size_t index)
 {
-    struct buf jid;
-    buf_init(&jid);
-    buf_printf(&jid, "%s%zu@%s", b->prefix, index, b->domain);
-    struct xclient_opts o = { .host = b->host, .port = b->port, .tls = XCLIENT_STARTTLS,
-                              .jid = jid.data, .password = b->password, .login = true,
-                              .timeout = CLIENT_TIMEOUT };
-    struct xclient_failure failure = { 0 };
-    struct xclient *c = xclient_connect(&o, &failure);
-    if (!c) {
-        fprintf(stderr, "message_bench: %s cannot log in: %s (%s)\n", jid.data, failure.condition, failure.text);
-        exit(1);
-    }
-    buf_free(&jid);
-    /* Without this, Nagle holds a refill back until the server's delayed
-       ACK (40 ms): the server never answers a sender. */
+    struct xclient *c = bench_login(b->host, b->port, b->prefix, index, b->domain, b->password);
     int one = 1;
     if (setsockopt(xclient_fd(c), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
-        fail("TCP_NODELAY: %s", strerror(errno));
+        bench_fail("TCP_NODELAY: %s", strerror(errno));
     return c;
-}
-
-static void send_text(struct xclient *c, const char *text, size_t len)
-{
-    if (xclient_send(c, text, len) < 0) fail("%s: connection lost while sending", xclient_full_jid(c));
-}
-
-/* The next stanza already there (NULL when none); exits when the stream
-   ends. The caller frees it. */
-static xnode *next_stanza_now(struct xclient *c)
-{
-    struct xclient_event ev;
-    xclient_next(c, 0, &ev);
-    if (ev.kind == XEV_STANZA) return ev.stanza;
-    if (ev.kind == XEV_TIMEOUT) return NULL;
-    fprintf(stderr, "message_bench: %s: the stream ended (%s)\n", xclient_full_jid(c),
-            ev.kind == XEV_STREAM_ERROR ? ev.condition : "closed");
-    xnode_free(ev.stanza);
-    exit(1);
 }
 
 /* The body of message k of pair p, as sent and as it must arrive. */
@@ -179,9 +112,9 @@ static void refill(const struct bench *b, struct pair *p, struct buf *scratch)
         p->sent++;
     }
     if (p->sent == first) return;
-    double t = now_seconds();
+    double t = bench_now();
     for (size_t k = first; k < p->sent; k++) p->sent_at[k] = t;
-    send_text(p->sender, scratch->data, scratch->len);
+    bench_send(p->sender, scratch->data, scratch->len);
 }
 
 static bool attr_is(const xnode *st, const char *name, const char *want)
@@ -205,23 +138,23 @@ static void check_message(struct pair *p, const xnode *st, struct buf *scratch)
     free(text);
     if (ok) return;
     const char *id = xnode_attr(st, "id"), *type = xnode_attr(st, "type"), *from = xnode_attr(st, "from");
-    fail("pair %zu expected message %zu from %s, got id '%s' type '%s' from '%s' "
+    bench_fail("pair %zu expected message %zu from %s, got id '%s' type '%s' from '%s' "
          "(lost, duplicated, reordered or altered)", p->index, p->received, xclient_full_jid(p->sender),
          id ? id : "", type ? type : "", from ? from : "");
 }
 
 /* Takes in what pair p's receiver has; latencies (ms) into `latency`.
    Returns how many messages arrived. */
-static size_t take_receipts(struct pair *p, struct samples *latency, struct buf *scratch, const struct bench *b)
+static size_t take_receipts(struct pair *p, struct bench_samples *latency, struct buf *scratch, const struct bench *b)
 {
     size_t before = p->received;
     xnode *st;
-    while ((st = next_stanza_now(p->receiver)) != NULL) {
+    while ((st = bench_next_stanza(p->receiver, 0)) != NULL) {
         if (strcmp(st->name, "message") == 0) {
             if (p->received >= b->messages)
-                fail("%s received a message after the last one", xclient_full_jid(p->receiver));
+                bench_fail("%s received a message after the last one", xclient_full_jid(p->receiver));
             check_message(p, st, scratch);
-            latency->v[latency->n++] = (now_seconds() - p->sent_at[p->received]) * 1e3;
+            latency->v[latency->n++] = (bench_now() - p->sent_at[p->received]) * 1e3;
             p->received++;
         }
         xnode_free(st);
@@ -233,11 +166,11 @@ static size_t take_receipts(struct pair *p, struct samples *latency, struct buf 
 static void check_sender(struct xclient *c)
 {
     xnode *st;
-    while ((st = next_stanza_now(c)) != NULL) {
+    while ((st = bench_next_stanza(c, 0)) != NULL) {
         if (strcmp(st->name, "message") == 0) {
             const char *cond = xclient_error_condition(st);
             const char *type = xnode_attr(st, "type");
-            fail("%s: a message came back (type '%s', %s)", xclient_full_jid(c), type ? type : "", cond);
+            bench_fail("%s: a message came back (type '%s', %s)", xclient_full_jid(c), type ? type : "", cond);
         }
         xnode_free(st);
     }
@@ -253,8 +186,8 @@ static struct pair *login_pairs(const struct bench *b)
         p->sender = login(b, 2 * i + 1);
         p->receiver = login(b, 2 * i + 2);
         p->sent_at = xcalloc(b->messages, sizeof *p->sent_at);
-        send_text(p->sender, "<presence/>", strlen("<presence/>"));
-        send_text(p->receiver, "<presence/>", strlen("<presence/>"));
+        bench_send(p->sender, "<presence/>", strlen("<presence/>"));
+        bench_send(p->receiver, "<presence/>", strlen("<presence/>"));
     }
     return pairs;
 }
@@ -274,7 +207,7 @@ static int poll_pairs(struct pair *pairs, size_t n, struct pollfd *fds, double t
 /* Reads what is there until nothing has come for QUIET_SECONDS; messages
    are checked as receipts (so an extra one is an error). */
 static void drain_until_quiet(const struct bench *b, struct pair *pairs, struct pollfd *fds,
-                              struct samples *latency, struct buf *scratch)
+                              struct bench_samples *latency, struct buf *scratch)
 {
     do {
         for (size_t i = 0; i < b->pairs; i++) {
@@ -291,19 +224,19 @@ __attribute__((noreturn)) static void report_stall(const struct bench *b, const 
         if (pairs[i].received < b->messages)
             fprintf(stderr, "message_bench: pair %zu: %zu sent, %zu received\n", pairs[i].index,
                     pairs[i].sent, pairs[i].received);
-    fail("nothing arrived for %.0f s; %zu of %zu messages received", STALL_SECONDS, received,
+    bench_fail("nothing arrived for %.0f s; %zu of %zu messages received", STALL_SECONDS, received,
          b->pairs * b->messages);
 }
 
 /* The exchange: returns the time from the first send to the last receipt. */
 static double exchange(const struct bench *b, struct pair *pairs, struct pollfd *fds,
-                       struct samples *latency, struct buf *scratch)
+                       struct bench_samples *latency, struct buf *scratch)
 {
     size_t total = b->pairs * b->messages, received = 0;
-    double start = now_seconds(), last = start;
+    double start = bench_now(), last = start;
     for (size_t i = 0; i < b->pairs; i++) refill(b, &pairs[i], scratch);
     while (received < total) {
-        double left = last + STALL_SECONDS - now_seconds();
+        double left = last + STALL_SECONDS - bench_now();
         if (left <= 0) report_stall(b, pairs, received);
         if (poll_pairs(pairs, b->pairs, fds, left) == 0) continue;
         for (size_t i = 0; i < b->pairs; i++) {
@@ -312,48 +245,36 @@ static double exchange(const struct bench *b, struct pair *pairs, struct pollfd 
             size_t got = take_receipts(&pairs[i], latency, scratch, b);
             if (!got) continue;
             received += got;
-            last = now_seconds();
+            last = bench_now();
             refill(b, &pairs[i], scratch);
         }
     }
     return last - start;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-/* The p-th percentile (0 < p <= 100) of the samples, nearest rank; sorts them. */
-static double percentile(struct samples *s, double p)
-{
-    if (s->n == 0) return NAN;
-    qsort(s->v, s->n, sizeof *s->v, compare_doubles);
-    size_t rank = (size_t)ceil(p / 100.0 * (double)s->n);
-    return s->v[rank ? rank - 1 : 0];
-}
 
 int main(int argc, char **argv)
 {
+    bench_program = "message_bench";
     struct bench b;
     parse_args(argc, argv, &b);
     setvbuf(stdout, NULL, _IOLBF, 0);
     size_t total = b.pairs * b.messages;
-    struct samples latency = { .v = xcalloc(total, sizeof *latency.v) };
+    struct bench_samples latency = { .v = xcalloc(total, sizeof *latency.v) };
     struct pollfd *fds = xcalloc(2 * b.pairs, sizeof *fds);
     struct buf scratch;
     buf_init(&scratch);
 
-    double t0 = now_seconds();
+    double t0 = bench_now();
     struct pair *pairs = login_pairs(&b);
     drain_until_quiet(&b, pairs, fds, &latency, &scratch);
-    fprintf(stderr, "message_bench: %zu pairs logged in and available in %.1f s\n", b.pairs, now_seconds() - t0);
+    fprintf(stderr, "message_bench: %zu pairs logged in and available in %.1f s\n", b.pairs, bench_now() - t0);
 
     double seconds = exchange(&b, pairs, fds, &latency, &scratch);
     drain_until_quiet(&b, pairs, fds, &latency, &scratch);
     printf("messages=%zu seconds=%.3f rate=%.0f p50_ms=%.2f p99_ms=%.2f\n", total, seconds,
-           seconds > 0 ? (double)total / seconds : 0.0, percentile(&latency, 50), percentile(&latency, 99));
+           seconds > 0 ? (double)total / seconds : 0.0, bench_percentile(&latency, 50), bench_percentile(&latency, 99));
 
     for (size_t i = 0; i < b.pairs; i++) {
         xclient_close(pairs[i].sender);

@@ -20,11 +20,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchlib.h"
 #include "buf.h"
 #include "xclient.h"
 #include "xnode.h"
 
-#define CLIENT_TIMEOUT 10.0     /* seconds per xclient operation */
 #define FANOUT_TIMEOUT 5.0      /* seconds for a presence to reach everyone */
 #define QUIET_SECONDS 0.3       /* no traffic for this long: drained */
 #define DRAIN_EVERY 32          /* logins between drains of the earlier clients */
@@ -35,23 +35,11 @@ struct bench {
     size_t users, max_roster, fetches, rounds;
 };
 
-struct samples {
-    double *v;
-    size_t n;
-};
-
 static void usage(void)
 {
     fprintf(stderr, "usage: roster_bench --port PORT --domain DOMAIN --users N --max-roster M\n"
                     "                    [--prefix u] [--password password] [--fetches 200] [--rounds 5]\n");
     exit(2);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* CPU time of this process: the measuring clients' own share of a fan-out. */
@@ -62,14 +50,6 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static size_t parse_count(const char *s, size_t min)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (*s == '-' || *end || end == s || v < min || v > 1000000) usage();
-    return (size_t)v;
-}
-
 static void parse_args(int argc, char **argv, struct bench *b)
 {
     *b = (struct bench){ .host = "127.0.0.1", .prefix = "u", .password = "password",
@@ -77,17 +57,28 @@ static void parse_args(int argc, char **argv, struct bench *b)
     for (int i = 1; i < argc; i += 2) {
         if (i + 1 >= argc) usage();
         const char *opt = argv[i], *val = argv[i + 1];
-        if (strcmp(opt, "--port") == 0) b->port = (unsigned short)parse_count(val, 1);
+        if (strcmp(opt, "--port") == 0) b->port = (unsigned short)bench_parse_count(val, 1, 1000000, usage);
         else if (strcmp(opt, "--domain") == 0) b->domain = val;
-        else if (strcmp(opt, "--users") == 0) b->users = parse_count(val, 2);
-        else if (strcmp(opt, "--max-roster") == 0) b->max_roster = parse_count(val, 0);
+        else if (strcmp(opt, "--users") == 0) b->users = bench_parse_count(val, 2, 1000000, usage);
+        else if (strcmp(opt, "--max-roster") == 0) b->max_roster = bench_parse_count(val, 0, 1000000, usage);
         else if (strcmp(opt, "--prefix") == 0) b->prefix = val;
         else if (strcmp(opt, "--password") == 0) b->password = val;
-        else if (strcmp(opt, "--fetches") == 0) b->fetches = parse_count(val, 1);
-        else if (strcmp(opt, "--rounds") == 0) b->rounds = parse_count(val, 1);
+        else if (strcmp(opt, "--fetches") == 0) b->fetches = bench_parse_count(val, 1, 1000000, usage);
+        else if (strcmp(opt, "--rounds") == 0) b->rounds = bench_parse_count(val, 1, 1000000, usage);
         else usage();
     }
     if (!b->port || !b->domain || !b->users) usage();
+}
+
+/* Logs user number `index` (1-based, users.cfg order) in. */
+static struct xclient *login(const struct bench *b, size_t index)
+{
+    return bench_login(b->host, b->port, b->prefix, index, b->domain, b->password);
+}
+
+static void send_text(struct xclient *c, const char *text)
+{
+    bench_send(c, text, strlen(text));
 }
 
 /* The users in the Colleagues list: the first max_roster of the domain. */
@@ -96,52 +87,11 @@ static size_t listed_users(const struct bench *b)
     return b->users < b->max_roster ? b->users : b->max_roster;
 }
 
-/* Logs user number `index` (1-based, users.cfg order) in; exits on failure. */
-static struct xclient *login(const struct bench *b, size_t index)
-{
-    struct buf jid;
-    buf_init(&jid);
-    buf_printf(&jid, "%s%zu@%s", b->prefix, index, b->domain);
-    struct xclient_opts o = { .host = b->host, .port = b->port, .tls = XCLIENT_STARTTLS,
-                              .jid = jid.data, .password = b->password, .login = true,
-                              .timeout = CLIENT_TIMEOUT };
-    struct xclient_failure fail = { 0 };
-    struct xclient *c = xclient_connect(&o, &fail);
-    if (!c) {
-        fprintf(stderr, "roster_bench: %s cannot log in: %s (%s)\n", jid.data, fail.condition, fail.text);
-        exit(1);
-    }
-    buf_free(&jid);
-    return c;
-}
-
-static void send_text(struct xclient *c, const char *text)
-{
-    if (xclient_send(c, text, strlen(text)) < 0) {
-        fprintf(stderr, "roster_bench: %s: connection lost while sending\n", xclient_full_jid(c));
-        exit(1);
-    }
-}
-
-/* The next stanza within `timeout` seconds, NULL on a timeout; exits when
-   the stream ends. The caller frees it. */
-static xnode *next_stanza(struct xclient *c, double timeout)
-{
-    struct xclient_event ev;
-    xclient_next(c, timeout, &ev);
-    if (ev.kind == XEV_STANZA) return ev.stanza;
-    if (ev.kind == XEV_TIMEOUT) return NULL;
-    fprintf(stderr, "roster_bench: %s: the stream ended (%s)\n", xclient_full_jid(c),
-            ev.kind == XEV_STREAM_ERROR ? ev.condition : "closed");
-    xnode_free(ev.stanza);
-    exit(1);
-}
-
 /* Reads and drops whatever is already there, without waiting. */
 static void drain_now(struct xclient *c)
 {
     xnode *st;
-    while ((st = next_stanza(c, 0)) != NULL) xnode_free(st);
+    while ((st = bench_next_stanza(c, 0)) != NULL) xnode_free(st);
 }
 
 /* Drains every client until none has received anything for QUIET_SECONDS. */
@@ -158,21 +108,6 @@ static void drain_until_quiet(struct xclient **clients, size_t n)
     free(fds);
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The p-th percentile (0 < p <= 100) of the samples, nearest rank; sorts them. */
-static double percentile(struct samples *s, double p)
-{
-    if (s->n == 0) return NAN;
-    qsort(s->v, s->n, sizeof *s->v, compare_doubles);
-    size_t rank = (size_t)ceil(p / 100.0 * (double)s->n);
-    return s->v[rank ? rank - 1 : 0];
-}
-
 static size_t count_items(const xnode *iq)
 {
     const xnode *q = xnode_child(iq, "query", "jabber:iq:roster");
@@ -186,9 +121,9 @@ static size_t count_items(const xnode *iq)
 static xnode *await_result(struct xclient *c, const char *id)
 {
     for (;;) {
-        xnode *st = next_stanza(c, CLIENT_TIMEOUT);
+        xnode *st = bench_next_stanza(c, BENCH_CLIENT_TIMEOUT);
         if (!st) {
-            fprintf(stderr, "roster_bench: no answer to iq %s within %.0fs\n", id, CLIENT_TIMEOUT);
+            fprintf(stderr, "roster_bench: no answer to iq %s within %.0fs\n", id, BENCH_CLIENT_TIMEOUT);
             exit(1);
         }
         const char *sid = xnode_attr(st, "id");
@@ -199,7 +134,7 @@ static xnode *await_result(struct xclient *c, const char *id)
 
 /* (a) --fetches roster gets by user 1: round trips in µs into `rtt`; the
    number of items of the last result. */
-static size_t measure_roster_fetch(const struct bench *b, struct samples *rtt)
+static size_t measure_roster_fetch(const struct bench *b, struct bench_samples *rtt)
 {
     struct xclient *c = login(b, 1);
     size_t items = 0;
@@ -208,10 +143,10 @@ static size_t measure_roster_fetch(const struct bench *b, struct samples *rtt)
     for (size_t i = 0; i < b->fetches; i++) {
         snprintf(id, sizeof id, "r%zu", i);
         snprintf(request, sizeof request, "<iq type='get' id='%s'><query xmlns='jabber:iq:roster'/></iq>", id);
-        double t0 = now_seconds();
+        double t0 = bench_now();
         send_text(c, request);
         xnode *result = await_result(c, id);
-        rtt->v[rtt->n++] = (now_seconds() - t0) * 1e6;
+        rtt->v[rtt->n++] = (bench_now() - t0) * 1e6;
         if (strcmp(xnode_attr(result, "type") ? xnode_attr(result, "type") : "", "result") != 0) {
             fprintf(stderr, "roster_bench: the roster get was answered with type '%s'\n",
                     xnode_attr(result, "type") ? xnode_attr(result, "type") : "");
@@ -258,7 +193,7 @@ static size_t await_fanout(struct xclient **clients, size_t n, const char *from,
     size_t reached = 0;
     *last = t0;
     while (reached < n) {
-        double left = t0 + FANOUT_TIMEOUT - now_seconds();
+        double left = t0 + FANOUT_TIMEOUT - bench_now();
         if (left <= 0) break;
         size_t nfds = 0;
         for (size_t i = 0; i < n; i++) {
@@ -271,11 +206,11 @@ static size_t await_fanout(struct xclient **clients, size_t n, const char *from,
             if (!fds[k].revents) continue;
             size_t i = who[k];
             xnode *st;
-            while ((st = next_stanza(clients[i], 0)) != NULL) {
+            while ((st = bench_next_stanza(clients[i], 0)) != NULL) {
                 if (!got[i] && is_presence_from(st, from, unavailable)) {
                     got[i] = true;
                     reached++;
-                    *last = now_seconds();
+                    *last = bench_now();
                 }
                 xnode_free(st);
             }
@@ -293,7 +228,7 @@ static size_t await_fanout(struct xclient **clients, size_t n, const char *from,
    `client_cpu`. Returns how many colleagues the last round reached. Stops
    after a round that reached nobody (there is no list to measure). */
 static size_t measure_fanout(const struct bench *b, struct xclient **colleagues, size_t n,
-                             struct samples *times, struct samples *client_cpu)
+                             struct bench_samples *times, struct bench_samples *client_cpu)
 {
     times->v = xcalloc(b->rounds, sizeof *times->v);
     client_cpu->v = xcalloc(b->rounds, sizeof *client_cpu->v);
@@ -301,7 +236,7 @@ static size_t measure_fanout(const struct bench *b, struct xclient **colleagues,
     for (size_t r = 0; r < b->rounds; r++) {
         struct xclient *me = login(b, 1);
         char *from = xstrdup(xclient_full_jid(me));
-        double t0 = now_seconds(), cpu0 = cpu_seconds(), last;
+        double t0 = bench_now(), cpu0 = cpu_seconds(), last;
         send_text(me, "<presence/>");
         reached = await_fanout(colleagues, n, from, false, t0, &last);
         if (reached == n) {
@@ -312,7 +247,7 @@ static size_t measure_fanout(const struct bench *b, struct xclient **colleagues,
                      r + 1, reached, n);
         drain_now(me);
         xclient_close(me);
-        if (reached > 0) await_fanout(colleagues, n, from, true, now_seconds(), &last);
+        if (reached > 0) await_fanout(colleagues, n, from, true, bench_now(), &last);
         drain_until_quiet(colleagues, n);
         free(from);
         if (reached == 0) break;
@@ -320,14 +255,14 @@ static size_t measure_fanout(const struct bench *b, struct xclient **colleagues,
     return reached;
 }
 
-static void print_row(const struct bench *b, size_t items, struct samples *rtt, size_t colleagues,
-                      size_t reached, struct samples *fanout)
+static void print_row(const struct bench *b, size_t items, struct bench_samples *rtt, size_t colleagues,
+                      size_t reached, struct bench_samples *fanout)
 {
     char items_cell[48], fanout_cell[64];
     snprintf(items_cell, sizeof items_cell, "%zu (of %zu)", items, listed_users(b) ? listed_users(b) - 1 : 0);
-    double fetch_median = percentile(rtt, 50), fetch_p99 = percentile(rtt, 99);
+    double fetch_median = bench_percentile(rtt, 50), fetch_p99 = bench_percentile(rtt, 99);
     if (fanout->n > 0)
-        snprintf(fanout_cell, sizeof fanout_cell, "%.0f µs to %zu", percentile(fanout, 50), colleagues);
+        snprintf(fanout_cell, sizeof fanout_cell, "%.0f µs to %zu", bench_percentile(fanout, 50), colleagues);
     else
         snprintf(fanout_cell, sizeof fanout_cell, "none: reached %zu of %zu", reached, colleagues);
     printf("%6zu  %-14s  %9.0f µs  %9.0f µs  %s\n", b->users, items_cell, fetch_median, fetch_p99, fanout_cell);
@@ -335,24 +270,25 @@ static void print_row(const struct bench *b, size_t items, struct samples *rtt, 
 
 int main(int argc, char **argv)
 {
+    bench_program = "roster_bench";
     struct bench b;
     parse_args(argc, argv, &b);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    struct samples rtt = { 0 }, fanout = { 0 }, client_cpu = { 0 };
+    struct bench_samples rtt = { 0 }, fanout = { 0 }, client_cpu = { 0 };
     size_t items = measure_roster_fetch(&b, &rtt);
     size_t listed = listed_users(&b);
     size_t n = listed > 0 ? listed - 1 : 0;     /* user 1's colleagues */
     if (items != n)
         fprintf(stderr, "roster_bench: the roster has %zu items; the Colleagues list of %zu users would give %zu\n",
                 items, listed, n);
-    double t0 = now_seconds();
+    double t0 = bench_now();
     struct xclient **colleagues = login_colleagues(&b, n);
     fprintf(stderr, "roster_bench: %zu users: %zu colleagues logged in and available in %.1f s\n",
-            b.users, n, now_seconds() - t0);
+            b.users, n, bench_now() - t0);
     size_t reached = measure_fanout(&b, colleagues, n, &fanout, &client_cpu);
     if (client_cpu.n > 0)
         fprintf(stderr, "roster_bench: %zu users: the measuring clients' own CPU time in a fan-out: %.0f µs (median)\n",
-                b.users, percentile(&client_cpu, 50));
+                b.users, bench_percentile(&client_cpu, 50));
     print_row(&b, items, &rtt, n, reached, &fanout);
     for (size_t i = 0; i < n; i++) xclient_close(colleagues[i]);
     free(colleagues);
