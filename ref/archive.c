@@ -255,7 +255,7 @@ struct archive_entry {
 struct archive {
     struct ev_loop *loop;
     char *dir;
-    enum archive_failure_policy policy;
+    enum archive_failure_mode policy;
     archive_release_fn release;
     void *owner;
     struct archive_entry *entries;   /* the pending batch, in submit order */
@@ -282,7 +282,7 @@ static void on_idle(struct ev_loop *loop, ev_idle *w, int revents)
 }
 
 struct archive *archive_new(struct ev_loop *loop, const char *dir,
-                            enum archive_failure_policy policy,
+                            enum archive_failure_mode policy,
                             archive_release_fn release, void *owner)
 {
     struct archive *a = xcalloc(1, sizeof *a);
@@ -317,7 +317,7 @@ void archive_free(struct archive *a)
     free(a);
 }
 
-void archive_configure(struct archive *a, const char *dir, enum archive_failure_policy policy)
+void archive_configure(struct archive *a, const char *dir, enum archive_failure_mode policy)
 {
     a->policy = policy;
     if (strcmp(dir, a->dir) == 0) return;
@@ -446,10 +446,10 @@ static void archive_group(struct archive *a, struct archive_entry *batch, size_t
         close_day_file(a);   /* reopened (and a torn tail ended) next time */
         log_write(LOG_ERROR, "Archive: cannot write %s: %s; %u message(s) %s.", path.data,
                   strerror(err), (unsigned)(to - from),
-                  a->policy == ARCHIVE_FAILURE_REFUSE ? "refused" : "delivered unarchived");
+                  a->policy == ARCHIVE_ON_FAILURE_REFUSE ? "refused" : "delivered unarchived");
     }
     for (size_t i = from; i < to; i++)
-        batch[i].deliver = ok || a->policy == ARCHIVE_FAILURE_DELIVER;
+        batch[i].deliver = ok || a->policy == ARCHIVE_ON_FAILURE_DELIVER;
     buf_free(&day_dir);
     buf_free(&path);
 }

@@ -18,6 +18,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "config.h"      /* enum archive_failure_mode (ArchiveFailurePolicy) */
 #include "xnode.h"
 
 #define ARCHIVE_SUBDIR "xmpp"
@@ -47,11 +48,9 @@ int archive_read_file(const char *path, void (*fn)(const char *line, size_t len,
 
 /* ---- the writer ---------------------------------------------------------- */
 
-enum archive_failure_policy { ARCHIVE_FAILURE_REFUSE, ARCHIVE_FAILURE_DELIVER };
-
 /* Hands a submitted message back: `deliver` is true when its line is
- * durable, or when writing failed under ARCHIVE_FAILURE_DELIVER; false
- * when writing failed under ARCHIVE_FAILURE_REFUSE (the sender is then
+ * durable, or when writing failed under ARCHIVE_ON_FAILURE_DELIVER; false
+ * when writing failed under ARCHIVE_ON_FAILURE_REFUSE (the sender is then
  * told <resource-constraint/>). `sender` is the string given to
  * archive_submit (borrowed for the call). The callee owns msg. */
 typedef void (*archive_release_fn)(void *owner, xnode *msg, const char *sender, bool deliver);
@@ -60,12 +59,12 @@ struct archive;
 
 /* `dir` is ArchivePath (day files go to dir/xmpp/, created as needed). */
 struct archive *archive_new(struct ev_loop *loop, const char *dir,
-                            enum archive_failure_policy policy,
+                            enum archive_failure_mode policy,
                             archive_release_fn release, void *owner);
 /* Flushes what is pending (releasing it), then frees everything. */
 void archive_free(struct archive *a);
 /* A new ArchivePath or failure policy (admin settings), from the next batch. */
-void archive_configure(struct archive *a, const char *dir, enum archive_failure_policy policy);
+void archive_configure(struct archive *a, const char *dir, enum archive_failure_mode policy);
 
 /* Takes ownership of msg: formats its line now (time: now) and keeps the
  * message until the batch is flushed, at the end of this loop iteration. */

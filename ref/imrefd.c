@@ -174,9 +174,8 @@ static int load_state(struct server *srv, const char *dir)
         log_write(LOG_ERROR, "DNS: %s", err.data);
         goto out;
     }
-    srv->archive = archive_new(srv->loop, srv->cfg->archive.path, ARCHIVE_FAILURE_REFUSE,
+    srv->archive = archive_new(srv->loop, srv->cfg->archive.path, srv->cfg->archive.on_failure,
                                router_archive_released, srv);
-    server_configure_archive(srv);   /* the configured failure policy */
     rc = 0;
 out:
     buf_free(&err);

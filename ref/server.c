@@ -69,9 +69,5 @@ int server_reload(struct server *srv, struct buf *err)
 
 void server_configure_archive(struct server *srv)
 {
-    const struct archive_config *a = &srv->cfg->archive;
-    if (srv->archive)
-        archive_configure(srv->archive, a->path,
-                          a->on_failure == ARCHIVE_ON_FAILURE_DELIVER ? ARCHIVE_FAILURE_DELIVER
-                                                                      : ARCHIVE_FAILURE_REFUSE);
+    if (srv->archive) archive_configure(srv->archive, srv->cfg->archive.path, srv->cfg->archive.on_failure);
 }

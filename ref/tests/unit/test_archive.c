@@ -340,7 +340,7 @@ static void test_writer_batch_released_after_write(void **state)
     char *dir = test_dir(state, "batch");
     struct ev_loop *loop = ev_loop_new(0);
     struct released r = { .dir = dir };
-    struct archive *a = archive_new(loop, dir, ARCHIVE_FAILURE_REFUSE, on_release, &r);
+    struct archive *a = archive_new(loop, dir, ARCHIVE_ON_FAILURE_REFUSE, on_release, &r);
     r.a = a;
     archive_submit(a, make_message("alice@localhost/a", "bob@localhost/b", "one"), "alice@localhost/a");
     archive_submit(a, make_message("alice@localhost/a", "bob@localhost/b", NASTY_BODY), "alice@localhost/a");
@@ -400,7 +400,7 @@ static void test_writer_submit_from_release(void **state)
     char *dir = test_dir(state, "resubmit");
     struct ev_loop *loop = ev_loop_new(0);
     struct released r = { .dir = dir, .resubmit_once = true };
-    struct archive *a = archive_new(loop, dir, ARCHIVE_FAILURE_REFUSE, on_release, &r);
+    struct archive *a = archive_new(loop, dir, ARCHIVE_ON_FAILURE_REFUSE, on_release, &r);
     r.a = a;
     archive_submit(a, make_message("alice@localhost/a", "bob@localhost", "question"), "alice");
     /* A watchdog that does not keep the loop alive: it fires only if the
@@ -447,7 +447,7 @@ static void test_writer_after_torn_tail(void **state)
 
     struct ev_loop *loop = ev_loop_new(0);
     struct released r = { .dir = dir };
-    struct archive *a = archive_new(loop, dir, ARCHIVE_FAILURE_REFUSE, on_release, &r);
+    struct archive *a = archive_new(loop, dir, ARCHIVE_ON_FAILURE_REFUSE, on_release, &r);
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "new one"), "a");
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "new two"), "a");
     archive_flush(a);
@@ -518,7 +518,7 @@ static void test_writer_failure_policies(void **state)
     block_archive_dir(xmpp);
     struct ev_loop *loop = ev_loop_new(0);
     struct released r = { .dir = dir };
-    struct archive *a = archive_new(loop, dir, ARCHIVE_FAILURE_REFUSE, on_release, &r);
+    struct archive *a = archive_new(loop, dir, ARCHIVE_ON_FAILURE_REFUSE, on_release, &r);
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "m1"), "a");
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "m2"), "a");
     ev_run(loop, EVRUN_NOWAIT);
@@ -531,7 +531,7 @@ static void test_writer_failure_policies(void **state)
     assert_null(strstr(log, "delivered unarchived"));
     free(log);
 
-    archive_configure(a, dir, ARCHIVE_FAILURE_DELIVER);
+    archive_configure(a, dir, ARCHIVE_ON_FAILURE_DELIVER);
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "m3"), "a");
     ev_run(loop, EVRUN_NOWAIT);
     assert_int_equal(r.n, 3);
@@ -541,7 +541,7 @@ static void test_writer_failure_policies(void **state)
     free(log);
 
     unblock_archive_dir(xmpp);
-    archive_configure(a, dir, ARCHIVE_FAILURE_REFUSE);
+    archive_configure(a, dir, ARCHIVE_ON_FAILURE_REFUSE);
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "m4"), "a");
     ev_run(loop, EVRUN_NOWAIT);
     assert_int_equal(r.n, 4);
@@ -561,7 +561,7 @@ static void test_free_flushes_pending(void **state)
     char *dir = test_dir(state, "free");
     struct ev_loop *loop = ev_loop_new(0);
     struct released r = { .dir = dir };
-    struct archive *a = archive_new(loop, dir, ARCHIVE_FAILURE_REFUSE, on_release, &r);
+    struct archive *a = archive_new(loop, dir, ARCHIVE_ON_FAILURE_REFUSE, on_release, &r);
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "p1"), "a");
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "p2"), "a");
     assert_int_equal(r.n, 0);
@@ -586,10 +586,10 @@ static void test_configure_new_dir(void **state)
     char *first = test_dir(state, "first"), *second = test_dir(state, "second");
     struct ev_loop *loop = ev_loop_new(0);
     struct released r = { .dir = first };
-    struct archive *a = archive_new(loop, first, ARCHIVE_FAILURE_REFUSE, on_release, &r);
+    struct archive *a = archive_new(loop, first, ARCHIVE_ON_FAILURE_REFUSE, on_release, &r);
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "to first"), "a");
     archive_flush(a);
-    archive_configure(a, second, ARCHIVE_FAILURE_REFUSE);
+    archive_configure(a, second, ARCHIVE_ON_FAILURE_REFUSE);
     r.dir = second;
     archive_submit(a, make_message("a@localhost/1", "b@localhost", "to second"), "a");
     archive_flush(a);
