@@ -18,12 +18,16 @@
 static bool sub_has_from(enum sub_state s) { return s == SUB_FROM || s == SUB_BOTH; }
 static bool sub_has_to(enum sub_state s) { return s == SUB_TO || s == SUB_BOTH; }
 
+/* Is the (prepared) JID's domain hosted elsewhere? Bare JIDs, the common
+ * case in broadcasts, are split without a copy. */
 static bool is_remote(struct server *srv, const char *jid)
 {
-    const char *at = strchr(jid, '@');
+    const char *slash = strchr(jid, '/');
+    const char *end = slash ? slash : jid + strlen(jid);
+    const char *at = memchr(jid, '@', (size_t)(end - jid));
     const char *domain = at ? at + 1 : jid;
-    const char *slash = strchr(domain, '/');
-    char *d = slash ? xstrndup(domain, (size_t)(slash - domain)) : xstrdup(domain);
+    if (!slash) return !server_hosts_domain(srv, domain);
+    char *d = xstrndup(domain, (size_t)(end - domain));
     bool remote = !server_hosts_domain(srv, d);
     free(d);
     return remote;
