@@ -39,7 +39,7 @@ FUZZ_BUILD  ?= build-fuzz
 
 BINS := $(BUILD)/imrefd $(BUILD)/imrefctl $(if $(wildcard $(CONF_MAIN)),$(BUILD)/imconform) $(FUZZ_REPLAY)
 
-.PHONY: all run check unit integration conformance asan valgrind fuzz bench soak clean deps
+.PHONY: all run check unit integration conformance asan valgrind fuzz fuzz-all bench soak clean deps
 all: $(BINS) $(UNIT_BINS) $(CONF_UNIT_BINS)
 
 $(BUILD)/%.o: %.c
@@ -112,6 +112,11 @@ fuzz:
 	@test -n "$(TARGET)" || { echo "usage: make fuzz TARGET=name [SECONDS=n]; targets: $(FUZZ_NAMES)" >&2; exit 2; }
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=afl-cc $(FUZZ_BUILD)/fuzz/afl_$(TARGET)
 	@scripts/fuzz-run $(FUZZ_BUILD) $(TARGET) $(or $(SECONDS),600)
+
+# make fuzz-all [SECONDS=n] [JOBS=j]: every campaign, j at a time (scripts/fuzz-all).
+fuzz-all:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=afl-cc $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz/afl_%)
+	@scripts/fuzz-all $(FUZZ_BUILD) $(or $(SECONDS),600) $(or $(JOBS),2)
 
 $(BUILD)/fuzz/replay_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/driver_replay.o $(BUILD)/fuzz/fuzz_common.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
