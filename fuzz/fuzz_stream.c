@@ -2,8 +2,8 @@
  * limits. The first input byte picks a split point; the rest is the stream.
  * It is parsed twice: fed at once, and fed in two pieces with a pause after the header and after
  * every stanza and the rest fed to the resumed parser; both must report the
- * same events. (Not after the header: resuming after a self-closing
- * <stream:stream/> loses its close; see fixtures/fuzz/stream/pending/.)
+ * same events (a self-closing <stream:stream/> header included: its
+ * regression inputs are in fixtures/fuzz/stream/crashes/).
  * Every stanza stays within the limits, has explicit namespaces, serialises
  * on one line, and its serialisation, re-parsed in a synthetic stream,
  * gives exactly one stanza serialising to the same bytes. An error is
