@@ -37,14 +37,75 @@ static int prep_with_profile(const char *in, const char *profile,
     return 0;
 }
 
-int jid_prep_node(const char *in, char **out)
+/* The ASCII shortcuts. For printable ASCII the profiles reduce to simple
+ * rules (no mapping but case folding, NFKC and bidi change nothing, nothing
+ * is unassigned), so the routing hot path need not run libidn on every
+ * address. A shortcut only ever accepts: input it would refuse, and any
+ * non-ASCII input, takes the full path, so refusals and their reasons stay
+ * the full path's. The full path is the oracle (test_jid, fuzz_jid). */
+
+/* Nodeprep on ASCII: A-Z fold to a-z; space, controls and "&'/:<>@ are
+ * prohibited (RFC 3454 C.1.1, C.2.1; RFC 6122 A.5). */
+static char *node_shortcut(const char *in, size_t len)
+{
+    if (!part_length_ok(len))
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
+            return NULL;
+    }
+    char *out = xstrndup(in, len);
+    for (size_t i = 0; i < len; i++)
+        if (out[i] >= 'A' && out[i] <= 'Z')
+            out[i] = (char)(out[i] - 'A' + 'a');
+    return out;
+}
+
+/* Resourceprep on ASCII: unchanged; controls are prohibited (C.2.1), the
+ * ASCII space is not. */
+static char *resource_shortcut(const char *in, size_t len)
+{
+    if (!part_length_ok(len))
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c < 0x20 || c >= 0x7f)
+            return NULL;
+    }
+    return xstrndup(in, len);
+}
+
+static int prep_part(const char *in, size_t len, char *(*shortcut)(const char *, size_t),
+                     int (*full)(const char *, char **), char **out)
+{
+    *out = shortcut(in, len);
+    if (*out)
+        return 0;
+    char *copy = xstrndup(in, len);
+    int rc = full(copy, out);
+    free(copy);
+    return rc;
+}
+
+int jid_prep_node_full(const char *in, char **out)
 {
     return prep_with_profile(in, "Nodeprep", STRINGPREP_NO_UNASSIGNED, out);
 }
 
-int jid_prep_resource(const char *in, char **out)
+int jid_prep_resource_full(const char *in, char **out)
 {
     return prep_with_profile(in, "Resourceprep", 0, out);
+}
+
+int jid_prep_node(const char *in, char **out)
+{
+    return prep_part(in, strlen(in), node_shortcut, jid_prep_node_full, out);
+}
+
+int jid_prep_resource(const char *in, char **out)
+{
+    return prep_part(in, strlen(in), resource_shortcut, jid_prep_resource_full, out);
 }
 
 /* "1.2.3.4" or "[v6]" in canonical form, malloc'd; NULL if `in` is neither. */
@@ -100,7 +161,45 @@ static bool ascii_domain_ok(const char *ascii)
     }
 }
 
-int jid_prep_domain(const char *in, char **out)
+/* True if a label has "--" in its third and fourth places ("xn--..."). */
+static bool has_reserved_label(const char *name)
+{
+    for (const char *label = name;;) {
+        size_t len = strcspn(label, ".");
+        if (len >= 4 && label[2] == '-' && label[3] == '-')
+            return true;
+        if (label[len] == '\0')
+            return false;
+        label += len + 1;
+    }
+}
+
+/* A host name of letter-digit-hyphen labels needs no IDNA: it prepares to
+ * its lower case. Labels that IDNA treats specially ("xn--" A-labels, "??--"
+ * reserved), all-digit names (IPv4 literals) and anything not LDH take the
+ * full path. */
+static char *domain_shortcut(const char *in, size_t len)
+{
+    if (len > 0 && in[len - 1] == '.')
+        len--;
+    if (len == 0 || len > DNS_MAX_NAME)
+        return NULL;
+    bool letter = false;
+    char *out = xstrndup(in, len);
+    for (size_t i = 0; i < len; i++) {
+        char c = out[i];
+        if (c >= 'A' && c <= 'Z')
+            out[i] = c = (char)(c - 'A' + 'a');
+        letter |= c >= 'a' && c <= 'z';
+    }
+    if (!letter || has_reserved_label(out) || !ascii_domain_ok(out)) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+int jid_prep_domain_full(const char *in, char **out)
 {
     *out = NULL;
     size_t len = strlen(in);
@@ -135,6 +234,11 @@ int jid_prep_domain(const char *in, char **out)
     return rc;
 }
 
+int jid_prep_domain(const char *in, char **out)
+{
+    return prep_part(in, strlen(in), domain_shortcut, jid_prep_domain_full, out);
+}
+
 int jid_domain_to_ascii(const char *domain, char **out)
 {
     *out = NULL;
@@ -161,19 +265,16 @@ int jid_parse(const char *s, struct jid *out)
     size_t bare_len = slash ? (size_t)(slash - s) : strlen(s);
     const char *at = memchr(s, '@', bare_len);
 
-    char *node_raw = at ? xstrndup(s, (size_t)(at - s)) : NULL;
     const char *domain_start = at ? at + 1 : s;
-    char *domain_raw = xstrndup(domain_start, bare_len - (size_t)(domain_start - s));
+    size_t domain_len = bare_len - (size_t)(domain_start - s);
 
     int rc = 0;
-    if (node_raw && jid_prep_node(node_raw, &out->node) != 0)
+    if (at && prep_part(s, (size_t)(at - s), node_shortcut, jid_prep_node_full, &out->node) != 0)
         rc = -1;
-    if (rc == 0 && jid_prep_domain(domain_raw, &out->domain) != 0)
+    if (rc == 0 && prep_part(domain_start, domain_len, domain_shortcut, jid_prep_domain_full, &out->domain) != 0)
         rc = -1;
     if (rc == 0 && slash && jid_prep_resource(slash + 1, &out->resource) != 0)
         rc = -1;
-    free(node_raw);
-    free(domain_raw);
     if (rc != 0)
         jid_clear(out);
     return rc;

@@ -35,6 +35,13 @@ int jid_prep_node(const char *in, char **out);
 int jid_prep_resource(const char *in, char **out);
 int jid_prep_domain(const char *in, char **out);
 
+/* The same preparations without the ASCII shortcut the three above take
+ * for plain host names and printable ASCII: always libidn / libidn2. They
+ * give the same results; test_jid and fuzz_jid check that they do. */
+int jid_prep_node_full(const char *in, char **out);
+int jid_prep_resource_full(const char *in, char **out);
+int jid_prep_domain_full(const char *in, char **out);
+
 /* The A-label (ASCII) form of a prepared domain, for DNS; IP literals are
  * returned unchanged. 0 or -1 like the above. */
 int jid_domain_to_ascii(const char *domain, char **out);

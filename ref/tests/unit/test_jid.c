@@ -241,6 +241,66 @@ static void test_parts_absent_bind3(void **state)
     jid_clear(&j);
 }
 
+/* The ASCII shortcuts of jid_prep_* (BIND-3) give exactly what the full
+ * stringprep / IDNA path gives. */
+static void same_as_full(const char *in, int (*prep)(const char *, char **),
+                         int (*full)(const char *, char **))
+{
+    char *a = NULL, *b = NULL;
+    int rc_a = prep(in, &a), rc_b = full(in, &b);
+    if (rc_a != rc_b || (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+        fail_msg("\"%s\": shortcut %d \"%s\", full %d \"%s\"", in, rc_a, a ? a : "", rc_b, b ? b : "");
+    free(a);
+    free(b);
+}
+
+static void same_as_full_all(const char *in)
+{
+    same_as_full(in, jid_prep_node, jid_prep_node_full);
+    same_as_full(in, jid_prep_resource, jid_prep_resource_full);
+    same_as_full(in, jid_prep_domain, jid_prep_domain_full);
+}
+
+static void test_ascii_shortcuts_match_full_path_bind3(void **state)
+{
+    (void)state;
+    /* every string of 1..3 characters over these, and each of them inside a
+     * longer host name */
+    static const char alphabet[] = "aZ09-._@/&'\" :<>\x01\x7f~x";
+    const size_t n = sizeof alphabet - 1;
+    char s[64];
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j <= n; j++) {
+            for (size_t k = 0; k <= (j < n ? n : 0); k++) {
+                size_t len = 0;
+                s[len++] = alphabet[i];
+                if (j < n) s[len++] = alphabet[j];
+                if (j < n && k < n) s[len++] = alphabet[k];
+                s[len] = '\0';
+                same_as_full_all(s);
+                snprintf(s + len, sizeof s - len, "%s", ".Example.COM");
+                same_as_full_all(s);
+            }
+        }
+    }
+    static const char *const names[] = {
+        "xn--bcher-kva.example", "ab--cd.example", "a-b.example", "-ab.example", "ab-.example",
+        "1.2.3.4", "01.2.3.4", "1.2.3.4a", "999.1.1.1", "a..b", ".a", "a.", "a..", "EXAMPLE.COM.",
+        "localhost", "LOCALHOST", "a_b.example", "[::1]", "x.xn--", "xn--.a", "Abc--d.e",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        same_as_full_all(names[i]);
+    /* labels and names at and past the DNS limits */
+    char long_name[300];
+    memset(long_name, 'a', sizeof long_name);
+    for (size_t len = 60; len < sizeof long_name; len += 1) {
+        long_name[len] = '\0';
+        same_as_full_all(long_name);
+        if (len % 64 == 63) long_name[len - 30] = '.';
+        long_name[len] = 'B';
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_domain_label_lengths_bind3),
         cmocka_unit_test(test_domain_to_ascii_bind3),
         cmocka_unit_test(test_parts_absent_bind3),
+        cmocka_unit_test(test_ascii_shortcuts_match_full_path_bind3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
