@@ -12,8 +12,28 @@
 #include "buf.h"
 
 #define READ_CHUNK 16384
+/* Queued output is written once per loop iteration (see struct flusher),
+ * or at once when this much is queued: a full TLS record. */
+#define FLUSH_NOW_BYTES 16384
 
 enum conn_state { CONN_OPEN, CONN_TLS_PENDING, CONN_TLS_HANDSHAKE, CONN_DRAINING, CONN_DEAD };
+
+/* Output batching, one per loop that has connections: what the callbacks
+ * of one loop iteration queue on an open connection is written by a single
+ * ev_prepare watcher just before the loop waits again, so a connection that
+ * receives many stanzas in one iteration costs one write (one TLS record)
+ * instead of one per stanza. The watcher has the lowest priority, so it
+ * runs after every other prepare watcher of the iteration (the archive's,
+ * which releases messages) and sends what they queued. It does not keep
+ * the loop alive (ev_unref). The flusher lives while its loop has conns. */
+struct flusher {
+    struct ev_loop *loop;
+    ev_prepare watcher;
+    struct conn *dirty;        /* open connections with queued bytes */
+    size_t conns;              /* connections of this loop */
+    struct flusher *next;
+};
+static struct flusher *flushers;
 
 struct conn {
     struct ev_loop *loop;
@@ -40,6 +60,9 @@ struct conn {
     const char *close_reason;
     ev_timer reaper;                  /* frees the conn on the next loop iteration,
                                          outside any callback (even under load) */
+    struct flusher *flusher;
+    struct conn *dirty_prev, *dirty_next;   /* in flusher->dirty */
+    bool dirty;
 };
 
 static void conn_io_read(struct ev_loop *loop, ev_io *w, int revents);
@@ -49,6 +72,69 @@ static void conn_on_rate_wait(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_reap(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_handshake(struct conn *c);
 static void conn_flush(struct conn *c);
+
+static void on_flush_turn(struct ev_loop *loop, ev_prepare *w, int revents);
+
+static struct flusher *flusher_attach(struct ev_loop *loop)
+{
+    struct flusher *f = flushers;
+    while (f && f->loop != loop) f = f->next;
+    if (!f) {
+        f = xcalloc(1, sizeof *f);
+        f->loop = loop;
+        ev_prepare_init(&f->watcher, on_flush_turn);
+        f->watcher.data = f;
+        ev_set_priority(&f->watcher, EV_MINPRI);
+        ev_prepare_start(loop, &f->watcher);
+        ev_unref(loop);
+        f->next = flushers;
+        flushers = f;
+    }
+    f->conns++;
+    return f;
+}
+
+static void flusher_detach(struct flusher *f)
+{
+    if (--f->conns > 0) return;
+    ev_ref(f->loop);
+    ev_prepare_stop(f->loop, &f->watcher);
+    struct flusher **link = &flushers;
+    while (*link != f) link = &(*link)->next;
+    *link = f->next;
+    free(f);
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (c->dirty) return;
+    c->dirty = true;
+    c->dirty_prev = NULL;
+    c->dirty_next = c->flusher->dirty;
+    if (c->dirty_next) c->dirty_next->dirty_prev = c;
+    c->flusher->dirty = c;
+}
+
+static void unmark_dirty(struct conn *c)
+{
+    if (!c->dirty) return;
+    c->dirty = false;
+    if (c->dirty_prev) c->dirty_prev->dirty_next = c->dirty_next;
+    else c->flusher->dirty = c->dirty_next;
+    if (c->dirty_next) c->dirty_next->dirty_prev = c->dirty_prev;
+}
+
+/* Writes every dirty connection; writing may queue more (a close's
+ * consequences), which this loop then writes too. */
+static void on_flush_turn(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct flusher *f = w->data;
+    while (f->dirty) {
+        struct conn *c = f->dirty;
+        unmark_dirty(c);
+        if (c->state == CONN_OPEN) conn_flush(c);
+    }
+}
 
 static void peer_to_text(struct conn *c)
 {
@@ -89,6 +175,7 @@ struct conn *conn_new(struct ev_loop *loop, int fd, const struct sockaddr_storag
     ev_timer_init(&c->reaper, conn_reap, 0., 0.);
     c->read_watcher.data = c->write_watcher.data = c->deadline.data = c;
     c->rate_wait.data = c->reaper.data = c;
+    c->flusher = flusher_attach(loop);
     if (ssl) {
         c->ssl = ssl;
         SSL_set_fd(ssl, fd);
@@ -108,6 +195,7 @@ static void conn_die(struct conn *c, const char *reason)
     if (c->state == CONN_DEAD) return;
     c->state = CONN_DEAD;
     c->close_reason = reason;
+    unmark_dirty(c);
     ev_io_stop(c->loop, &c->read_watcher);
     ev_io_stop(c->loop, &c->write_watcher);
     ev_timer_stop(c->loop, &c->deadline);
@@ -123,6 +211,7 @@ static void conn_reap(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->pending_ssl) SSL_free(c->pending_ssl);
     close(c->fd);
     buf_free(&c->out);
+    flusher_detach(c->flusher);
     free(c);
 }
 
@@ -141,7 +230,9 @@ void conn_write_force(struct conn *c, const char *data, size_t len)
 {
     if (c->state == CONN_DEAD) return;
     buf_append(&c->out, data, len);
-    if (c->state == CONN_OPEN || c->state == CONN_DRAINING || c->state == CONN_TLS_PENDING)
+    if (c->state == CONN_OPEN && c->out.len < FLUSH_NOW_BYTES)
+        mark_dirty(c);
+    else if (c->state == CONN_OPEN || c->state == CONN_DRAINING || c->state == CONN_TLS_PENDING)
         conn_flush(c);
 }
 
@@ -172,6 +263,7 @@ static void conn_after_drain(struct conn *c)
 /* Writes as much of the queue as the socket takes. */
 static void conn_flush(struct conn *c)
 {
+    unmark_dirty(c);
     while (c->out.len > 0) {
         ssize_t n;
         if (c->ssl) {

@@ -4,7 +4,9 @@
  * conn_events; the conn owns its fd, its SSL and its buffers. A conn is
  * never freed under its owner's feet: conn_close only marks it, and the
  * free happens from the loop once the current callback has returned, after
- * the `closed` event (the owner's last use of the conn). */
+ * the `closed` event (the owner's last use of the conn). Bytes queued on an
+ * open conn are written once per loop iteration, before the loop waits
+ * again (or at once past 16 KiB), so many stanzas cost one write. */
 #ifndef IMREF_CONN_H
 #define IMREF_CONN_H
 
