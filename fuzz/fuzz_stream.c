@@ -30,7 +30,7 @@ struct run {
 
 static const char *const conditions[] = {
     "not-well-formed", "restricted-xml", "invalid-namespace",
-    "policy-violation", "bad-format", "unsupported-encoding",
+    "policy-violation", "bad-format", "unsupported-encoding", "unsupported-stanza-type",
 };
 
 static void add_event(struct buf *events, char kind, const char *text)

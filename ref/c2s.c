@@ -261,7 +261,7 @@ static void c2s_on_open(void *ctx, const xnode *header)
     }
     const char *version = xnode_attr(header, "version");
     c2s_send_header(c);
-    if (!version || strncmp(version, "1.", 2) != 0) {
+    if (xmlstream_major_version(version) != 1) {
         c2s_stream_error(c, "unsupported-version", "version 1.0 is required");
         return;
     }

@@ -107,7 +107,7 @@ void s2s_in_open(struct s2s_stream *st, const xnode *header)
         return;
     }
     const char *version = xnode_attr(header, "version");
-    if (!version || strncmp(version, "1.", 2) != 0) {
+    if (xmlstream_major_version(version) != 1) {
         s2s_stream_error(st, "unsupported-version", "version 1.0 is required");
         return;
     }

@@ -296,6 +296,12 @@ static void start_element(xmlstream *xs, const XML_Char *name, const XML_Char **
     }
     struct qname q = split_name(&xs->name, name);
     const char *ns = q.ns ? q.ns : "";
+    if (!xs->cur && strcmp(ns, XMLNS_STREAMS) == 0 && strcmp(q.local, "stream") == 0) {
+        /* a restart the owner did not ask for (it makes a new parser when
+           one is due): as a top-level element it would swallow the stream */
+        refuse(xs, "unsupported-stanza-type", "a stream header inside the stream; no restart is due");
+        return;
+    }
     if (xs->cur) {
         flush_text(xs);
         xs->cur = xnode_add_child(xs->cur, q.local, ns);
@@ -593,4 +599,16 @@ void xmlstream_error_xml(struct buf *out, const char *condition, const char *tex
         buf_puts(out, "</text>");
     }
     buf_puts(out, "</stream:error></stream:stream>");
+}
+
+int xmlstream_major_version(const char *version)
+{
+    if (!version) return -1;
+    const char *dot = strchr(version, '.');
+    if (!dot || dot == version || !dot[1]) return -1;
+    if (strspn(version, "0123456789") != (size_t)(dot - version) || strspn(dot + 1, "0123456789") != strlen(dot + 1))
+        return -1;
+    while (*version == '0' && version + 1 < dot) version++;   /* leading zeros are ignored */
+    if (dot - version > 4) return -1;   /* no such version; keeps the number small */
+    return atoi(version);
 }

@@ -37,7 +37,9 @@ struct xmlstream_callbacks {
     void (*close)(void *ctx);
     /* A stream-level error: condition is the RFC 6120 condition element name
        ("not-well-formed", "restricted-xml", "invalid-namespace",
-       "policy-violation", "bad-format", "unsupported-encoding"), text a human
+       "policy-violation", "bad-format", "unsupported-encoding",
+       "unsupported-stanza-type" for a stream header inside the stream: a
+       due restart is a new parser), text a human
        reason (for limits it names the limit). At most once per stream. */
     void (*error)(void *ctx, const char *condition, const char *text);
 };
@@ -71,6 +73,11 @@ void xmlstream_restart(xmlstream *xs);
 /* The default namespace declared on the stream header ("jabber:client" or
  * "jabber:server"), NULL before the header. Borrowed. */
 const char *xmlstream_content_ns(const xmlstream *xs);
+
+/* The major number of a stream header's version attribute (RFC 6120
+ * 4.7.5: "major.minor", two integers whose leading zeros are ignored), or
+ * -1 when it is absent or not of that form. */
+int xmlstream_major_version(const char *version);
 
 /* Appends <stream:error><condition/>[<text/>]</stream:error></stream:stream>
  * (RFC 6120 §4.9), text escaped; for the c2s and s2s streams alike. */

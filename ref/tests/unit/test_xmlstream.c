@@ -853,6 +853,52 @@ static void test_empty_header_with_pause(void **state)
 }
 
 /* XML-6: the stream error and the stream close, the text escaped. */
+/* XML-1: a restart is due only after STARTTLS and SASL success, and then
+ * the owner makes a new parser; a stream header inside the stream is
+ * refused at its start tag (it would otherwise swallow every later stanza
+ * as its children), with no end tag ever needed. */
+static void test_unexpected_stream_header(void **state)
+{
+    (void)state;
+    static const struct refused_case cases[] = {
+        { HEADER "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'"
+          " to='example.com' version='1.0'>", "unsupported-stanza-type", 1 },
+        { HEADER "<message/><stream:stream xmlns:stream='http://etherx.jabber.org/streams'>"
+          "<message/>", "unsupported-stanza-type", 1 },
+        { HEADER "<s:stream xmlns:s='http://etherx.jabber.org/streams'/>", "unsupported-stanza-type", 1 },
+    };
+    check_refused(cases + 0, 1);
+    check_refused(cases + 2, 1);
+    /* after a stanza: that one is delivered, then the header is refused */
+    struct rec r;
+    assert_int_equal(run(&r, cases[1].input, strlen(cases[1].input), &big_limits, 0), XS_ERROR);
+    assert_int_equal(r.stanzas, 1);
+    assert_string_equal(r.condition, "unsupported-stanza-type");
+    rec_free(&r);
+    /* as a child it is only a foreign element */
+    static const char nested[] = HEADER "<message><stream:stream xmlns:stream='http://etherx.jabber.org/streams'/></message>";
+    assert_int_equal(run(&r, nested, strlen(nested), &big_limits, 0), XS_OK);
+    assert_int_equal(r.stanzas, 1);
+    rec_free(&r);
+}
+
+/* XML-1, RFC 6120 4.7.5: "major.minor", leading zeros ignored. */
+static void test_major_version(void **state)
+{
+    (void)state;
+    static const struct { const char *version; int major; } cases[] = {
+        { "1.0", 1 }, { "1.1", 1 }, { "01.0", 1 }, { "001.00", 1 }, { "1.10", 1 },
+        { "2.0", 2 }, { "10.0", 10 }, { "0.9", 0 }, { "00.9", 0 },
+        { NULL, -1 }, { "", -1 }, { "1", -1 }, { "1.", -1 }, { ".0", -1 }, { "1.0.1", -1 },
+        { "1.0 ", -1 }, { " 1.0", -1 }, { "+1.0", -1 }, { "1.-0", -1 }, { "a.0", -1 },
+        { "99999.0", -1 }, { "0000000000001.0", 1 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (xmlstream_major_version(cases[i].version) != cases[i].major)
+            fail_msg("version \"%s\": %d, expected %d", cases[i].version ? cases[i].version : "(none)",
+                     xmlstream_major_version(cases[i].version), cases[i].major);
+}
+
 static void test_error_xml(void **state)
 {
     (void)state;
@@ -895,6 +941,8 @@ int main(void)
         cmocka_unit_test(test_partial_stanza_freed),
         cmocka_unit_test(test_close_then_ignored),
         cmocka_unit_test(test_error_xml),
+        cmocka_unit_test(test_unexpected_stream_header),
+        cmocka_unit_test(test_major_version),
         cmocka_unit_test(test_empty_header_with_pause),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
