@@ -467,6 +467,19 @@ static bool is_numeric_address(const char *v)
     return inet_pton(AF_INET, v, addr) == 1 || inet_pton(AF_INET6, v, addr) == 1;
 }
 
+/* The `login:` values: yes, no (stop at the first features), no-stream
+   (send nothing), no-bind (stop after SASL and the restart); false if none. */
+static bool parse_login(const char *v, struct xclient_opts *o)
+{
+    bool yes = option_is(v, "yes", "true"), no = option_is(v, "no", "false");
+    bool no_stream = strcasecmp(v, "no-stream") == 0, no_bind = strcasecmp(v, "no-bind") == 0;
+    if (!yes && !no && !no_stream && !no_bind) return false;
+    o->login = yes || no_bind;
+    o->stop = no_stream ? XCLIENT_STOP_BEFORE_STREAM
+            : no_bind ? XCLIENT_STOP_BEFORE_BIND : XCLIENT_STOP_NONE;
+    return true;
+}
+
 /* Fills opts from the client block and the target; -1 after failing. */
 static int build_opts(struct run *r, const struct client_state *c, struct xclient_opts *o)
 {
@@ -483,8 +496,7 @@ static int build_opts(struct run *r, const struct client_state *c, struct xclien
         else if (strcmp(k, "sasl") == 0) o->mechanism = v;
         else if (strcmp(k, "channel-binding") == 0) o->channel_binding = v;
         else if (strcmp(k, "sni") == 0) o->sni = v;
-        else if (strcmp(k, "login") == 0 && option_is(v, "yes", "true")) o->login = true;
-        else if (strcmp(k, "login") == 0 && option_is(v, "no", "false")) o->login = false;
+        else if (strcmp(k, "login") == 0 && parse_login(v, o)) continue;
         else if (strcmp(k, "tls") == 0 && strcmp(v, "starttls") == 0) o->tls = XCLIENT_STARTTLS;
         else if (strcmp(k, "tls") == 0 && strcmp(v, "direct-tls") == 0) o->tls = XCLIENT_DIRECT_TLS;
         else if (strcmp(k, "tls") == 0 && strcmp(v, "plain") == 0) o->tls = XCLIENT_PLAIN;

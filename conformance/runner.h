@@ -40,7 +40,7 @@
  *   romeo@example.org); scripts should name JIDs through variables.
  * - `connects`: options from the client block (jid, password, resource,
  *   tls: starttls|direct-tls|plain, sasl, channel-binding, sni, login:
- *   yes|no, port, ca-file (or none), source-address: a numeric local
+ *   yes|no|no-stream|no-bind, port, ca-file (or none), source-address: a numeric local
  *   address to connect from) and the target (host; port, or direct-tls-port
  *   for direct-tls; ca-file). Any other client option fails the step.
  *   Negotiation time limit RUNNER_CONNECT_TIMEOUT.

@@ -987,7 +987,8 @@ static struct xclient *client_new(const struct xclient_opts *o, struct xclient_f
 {
     char *domain = o->jid ? xclient_jid_domain(o->jid) : NULL;
     char *node = o->jid ? xclient_jid_node(o->jid) : NULL;
-    if (!domain || !o->host || (o->login && !node)) {
+    bool login = o->login && o->stop != XCLIENT_STOP_BEFORE_STREAM;
+    if (!domain || !o->host || (login && !node)) {
         set_fail(fail, XFAIL_PROTOCOL, "protocol-error", "bad options: %s",
                  !domain ? "jid without a domain" : !o->host ? "no host" : "jid without a node");
         free(domain);
@@ -1034,6 +1035,8 @@ static int negotiate(struct xclient *c, const struct xclient_opts *o, struct xcl
         return -1;
     if (o->tls == XCLIENT_DIRECT_TLS && tls_handshake(c, o, true, fail) < 0)
         return -1;
+    if (o->stop == XCLIENT_STOP_BEFORE_STREAM)
+        return 0;
     if (open_stream(c, fail) < 0)
         return -1;
     if (!o->login)
@@ -1042,6 +1045,8 @@ static int negotiate(struct xclient *c, const struct xclient_opts *o, struct xcl
         return -1;
     if (authenticate(c, o, fail) < 0 || open_stream(c, fail) < 0)
         return -1;
+    if (o->stop == XCLIENT_STOP_BEFORE_BIND)
+        return 0;
     return bind_resource(c, fail);
 }
 

@@ -15,6 +15,15 @@
 
 enum xclient_tls { XCLIENT_STARTTLS, XCLIENT_DIRECT_TLS, XCLIENT_PLAIN };
 
+/* Where negotiation stops early, for raw tests (the .scs `login:` values
+   no-stream and no-bind). XCLIENT_STOP_NONE (0, the default): as `login` says. */
+enum xclient_stop {
+    XCLIENT_STOP_NONE,
+    XCLIENT_STOP_BEFORE_STREAM,  /* after TCP (and, for direct TLS, the handshake): nothing sent */
+    XCLIENT_STOP_BEFORE_BIND,    /* with login: after SASL success and the restarted stream's
+                                    features, before resource binding */
+};
+
 struct xclient_opts {
     const char *host;             /* numeric address, never resolved */
     unsigned short port;
@@ -27,6 +36,7 @@ struct xclient_opts {
     const char *sni;              /* NULL: the jid's domain */
     const char *ca_file;          /* NULL: do not verify the certificate */
     bool login;                   /* false: stop after the first stream features */
+    enum xclient_stop stop;       /* BEFORE_STREAM overrides login; BEFORE_BIND needs it */
     double timeout;               /* per operation, seconds */
     const char *source;           /* numeric local address to bind before connecting
                                      ("127.0.0.2", "::1"); NULL: any */
@@ -45,8 +55,8 @@ struct xclient;
 /* Connects and negotiates (stream, STARTTLS, SASL with GNU SASL's client, bind).
    NULL on failure with *fail filled (condition per the .scs rules). */
 struct xclient *xclient_connect(const struct xclient_opts *o, struct xclient_failure *fail);
-const char *xclient_full_jid(const struct xclient *c);    /* after bind; "" if login=false */
-const xnode *xclient_features(const struct xclient *c);   /* the last <stream:features> */
+const char *xclient_full_jid(const struct xclient *c);    /* after bind; "" if not bound */
+const xnode *xclient_features(const struct xclient *c);   /* the last <stream:features>; NULL before any */
 int xclient_send(struct xclient *c, const void *data, size_t len);  /* 0 or -1 */
 
 enum xclient_event_kind { XEV_STANZA, XEV_TIMEOUT, XEV_STREAM_ERROR, XEV_CLOSED };

@@ -61,10 +61,12 @@ static const char *or_dash(const char *s)
 static void *fake_connect(void *ctx, const struct xclient_opts *o, struct xclient_failure *fail)
 {
     struct fake *f = ctx;
-    buf_printf(&f->connects, "jid=%s pw=%s host=%s port=%u tls=%d login=%d res=%s sasl=%s cb=%s sni=%s ca=%s src=%s\n",
+    buf_printf(&f->connects, "jid=%s pw=%s host=%s port=%u tls=%d login=%d res=%s sasl=%s cb=%s sni=%s ca=%s src=%s",
                o->jid, or_dash(o->password), o->host, o->port, (int)o->tls, (int)o->login,
                or_dash(o->resource), or_dash(o->mechanism), or_dash(o->channel_binding),
                or_dash(o->sni), or_dash(o->ca_file), or_dash(o->source));
+    if (o->stop != XCLIENT_STOP_NONE) buf_printf(&f->connects, " stop=%d", (int)o->stop);
+    buf_puts(&f->connects, "\n");
     const struct fake_plan *p = find_plan(f, o->jid);
     if (!p || !p->full_jid) {
         fail->kind = XFAIL_SASL;
@@ -544,6 +546,44 @@ static void test_connection_failures_conf3(void **state)
     buf_free(&s);
 }
 
+/* CONF-3: `login:` no-stream (nothing sent) and no-bind (stop before
+   binding) reach the client as stops; an unknown value is refused. */
+static void test_login_stops_conf3(void **state)
+{
+    (void)state;
+    static const struct fake_plan plans[] = {
+        { .jid = "romeo@localhost", .full_jid = "" },
+        { .jid = "juliet@localhost", .full_jid = "" },
+        { .jid = "nurse@localhost", .full_jid = "nurse@localhost/n" },
+    };
+    const char *script =
+        "[Client] Romeo\n\tjid: romeo@localhost\n\tlogin: no-stream\n"
+        "[Client] Juliet\n\tjid: juliet@localhost\n\tpassword: j\n\tlogin: No-Bind\n"
+        "[Client] Nurse\n\tjid: nurse@localhost\n\tpassword: n\n\tlogin: yes\n"
+        "Romeo connects\nJuliet connects\nNurse connects\n"
+        "Romeo sends raw:\n\t<stream:stream>\n";
+    struct outcome o;
+    run(script, NULL, plans, 3, &o);
+    if (o.r.outcome != RUNNER_PASS) fail_msg("%s\n%s", o.r.message, o.r.diagnostic);
+    char expected[160];
+    snprintf(expected, sizeof expected, "jid=romeo@localhost pw=- host=127.0.0.2 port=5222 tls=0 login=0 "
+             "res=- sasl=- cb=- sni=- ca=- src=- stop=%d\n", (int)XCLIENT_STOP_BEFORE_STREAM);
+    assert_non_null(strstr(o.f.connects.data, expected));
+    snprintf(expected, sizeof expected, "jid=juliet@localhost pw=j host=127.0.0.2 port=5222 tls=0 login=1 "
+             "res=- sasl=- cb=- sni=- ca=- src=- stop=%d\n", (int)XCLIENT_STOP_BEFORE_BIND);
+    assert_non_null(strstr(o.f.connects.data, expected));
+    assert_non_null(strstr(o.f.connects.data, "jid=nurse@localhost pw=n host=127.0.0.2 port=5222 tls=0 "
+                                              "login=1 res=- sasl=- cb=- sni=- ca=- src=-\n"));
+    assert_non_null(strstr(o.f.sent.data, "romeo@localhost> <stream:stream>"));
+    outcome_free(&o);
+
+    run("[Client] Romeo\n\tjid: romeo@localhost\n\tlogin: no-features\nRomeo connects\n",
+        NULL, plans, 3, &o);
+    assert_failed_with(&o, "bad client option");
+    assert_diag_has(&o, "unknown option or value 'login: no-features'");
+    outcome_free(&o);
+}
+
 /* CONF-3: steps on an unconnected client and unknown client options fail. */
 static void test_client_state_errors_conf3(void **state)
 {
@@ -946,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_skips_conf3),
         cmocka_unit_test(test_connection_failures_conf3),
         cmocka_unit_test(test_client_state_errors_conf3),
+        cmocka_unit_test(test_login_stops_conf3),
         cmocka_unit_test(test_hooks_conf3),
         cmocka_unit_test(test_hook_failures_conf3),
         cmocka_unit_test(test_admin_output_conf3),

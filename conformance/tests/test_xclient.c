@@ -195,10 +195,11 @@ struct fake {
     pid_t pid;
 };
 
-/* Starts a child that accepts one connection, reads the client's first
-   bytes (when `reply` is not NULL), writes `reply` and keeps the socket
-   open `linger_ms`. reply NULL: close at once. */
-static void fake_start(struct fake *f, const char *reply, int linger_ms)
+/* Starts a child that accepts one connection and, for each of the
+   `n_replies` replies in turn, reads the client's next bytes and writes the
+   reply; then keeps the socket open `linger_ms`. No replies: close at once. */
+static void fake_start_script(struct fake *f, const char *const *replies, size_t n_replies,
+                              int linger_ms)
 {
     f->listener = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(f->listener >= 0);
@@ -212,15 +213,22 @@ static void fake_start(struct fake *f, const char *reply, int linger_ms)
     assert_true(f->pid >= 0);
     if (f->pid == 0) {
         int c = accept(f->listener, NULL, NULL);
-        if (c >= 0 && reply) {
+        for (size_t i = 0; c >= 0 && i < n_replies; i++) {
             char in[4096];
-            if (read(c, in, sizeof in) > 0 && write(c, reply, strlen(reply)) < 0)
+            if (read(c, in, sizeof in) <= 0 || write(c, replies[i], strlen(replies[i])) < 0)
                 _exit(1);
-            usleep((useconds_t)linger_ms * 1000);
         }
+        if (c >= 0 && n_replies > 0)
+            usleep((useconds_t)linger_ms * 1000);
         _exit(0);
     }
     close(f->listener);
+}
+
+/* One reply to the client's first bytes; reply NULL: close at once. */
+static void fake_start(struct fake *f, const char *reply, int linger_ms)
+{
+    fake_start_script(f, &reply, reply ? 1 : 0, linger_ms);
 }
 
 static void fake_stop(struct fake *f)
@@ -350,6 +358,69 @@ static void test_fake_sasl_failure(void **state)
     fake_stop(&f);
 }
 
+/* CONF-3: stop XCLIENT_STOP_BEFORE_STREAM connects without sending a
+   header (the fake answers only the client's first bytes, which here are
+   the raw header the test sends), so the reply to that header comes as
+   events: the server's header is skipped, its stream error delivered. */
+static void test_fake_stop_before_stream(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_start(&f, STREAM_OPEN "<stream:error><invalid-namespace xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+                   "</stream:error></stream:stream>", 500);
+    struct xclient_opts o = fake_opts(&f, true);
+    o.stop = XCLIENT_STOP_BEFORE_STREAM;
+    o.jid = "localhost";   /* no node needed: no login */
+    struct xclient_failure fail;
+    struct xclient *c = xclient_connect(&o, &fail);
+    assert_non_null(c);
+    assert_null(xclient_features(c));
+    assert_string_equal(xclient_full_jid(c), "");
+    static const char header[] = "<stream:stream xmlns='foo' "
+                                 "xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>";
+    assert_int_equal(xclient_send(c, header, strlen(header)), 0);
+    struct xclient_event ev;
+    xclient_next(c, 1, &ev);
+    assert_int_equal(ev.kind, XEV_STREAM_ERROR);
+    assert_string_equal(ev.condition, "invalid-namespace");
+    xnode_free(ev.stanza);
+    xclient_close(c);
+    fake_stop(&f);
+}
+
+/* CONF-3, BIND-1: stop XCLIENT_STOP_BEFORE_BIND runs SASL (PLAIN) and the
+   restart, keeps the new features (with <bind/>) and sends no bind iq: the
+   fake answers three writes only, so a bind iq would time out. */
+static void test_fake_stop_before_bind(void **state)
+{
+    (void)state;
+    static const char *const replies[] = {
+        STREAM_OPEN "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+        "<mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+        "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+        STREAM_OPEN "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    };
+    struct fake f;
+    fake_start_script(&f, replies, 3, 500);
+    struct xclient_opts o = fake_opts(&f, true);
+    o.stop = XCLIENT_STOP_BEFORE_BIND;
+    struct xclient_failure fail;
+    struct xclient *c = xclient_connect(&o, &fail);
+    if (!c) fail_msg("connect failed: %s %s", fail.condition, fail.text);
+    assert_string_equal(xclient_full_jid(c), "");
+    assert_non_null(xnode_child(xclient_features(c), "bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+    xclient_close(c);
+    fake_stop(&f);
+
+    /* the same server without the stop: binding is attempted and times out */
+    fake_start_script(&f, replies, 3, 3000);
+    o = fake_opts(&f, true);
+    o.timeout = 0.5;
+    assert_null(xclient_connect(&o, &fail));
+    assert_string_equal(fail.condition, "timeout");
+    fake_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +437,8 @@ int main(void)
         cmocka_unit_test(test_fake_login_false_events),
         cmocka_unit_test(test_fake_timeout),
         cmocka_unit_test(test_fake_sasl_failure),
+        cmocka_unit_test(test_fake_stop_before_stream),
+        cmocka_unit_test(test_fake_stop_before_bind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
