@@ -610,14 +610,16 @@ static void op_roster_get(struct reader *r, struct op *op)
                                 .ver_current = ver && strcmp(ver, model[a].ver) == 0 };
 }
 
-static bool valid_groups(const unsigned char *g, size_t n)
+/* NULL, or the condition RFC 6121 2.3.3 gives for the first bad group:
+ * not-acceptable for an empty one, bad-request for a duplicate. */
+static const char *groups_refused(const unsigned char *g, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!*groups[g[i]]) return false;
+        if (!*groups[g[i]]) return "not-acceptable";
         for (size_t k = 0; k < i; k++)
-            if (g[k] == g[i]) return false;
+            if (g[k] == g[i]) return "bad-request";
     }
-    return true;
+    return NULL;
 }
 
 static struct exp_item pushed_item;
@@ -674,8 +676,10 @@ static void op_roster_set(struct reader *r, struct op *op)
     for (size_t g = 0; g < e.n_groups; g++) element_text(&op->xml, "group", groups[e.groups[g]]);
     buf_puts(&op->xml, "</item></query></iq>");
     op->want = (struct expect){ .outcome = OUT_RESULT, .request = true };
-    if (jid_pool[j].contact < 0 || !valid_groups(e.groups, e.n_groups)) {
-        op->want.outcome = OUT_ERROR;   /* bad-request; RFC 6121 2.3.3 has not-acceptable for an empty group */
+    const char *refused = jid_pool[j].contact < 0 ? "bad-request" : groups_refused(e.groups, e.n_groups);
+    if (refused) {
+        op->want.outcome = OUT_ERROR;
+        op->want.condition = refused;
         return;
     }
     model_set(client_info[op->sender].account, jid_pool[j].contact, &e, &op->want);

@@ -18,6 +18,7 @@
 #include "subscription.h"
 
 #define NS_ROSTER "jabber:iq:roster"
+#define ROSTER_TEXT_MAX 1023   /* bytes of an item's name or of a group (the server-configured limit of RFC 6121 2.3.3) */
 
 /* Appends <item/> for `it` under `query`. */
 static void roster_item_to_xml(xnode *query, const struct roster_item *it, bool removed)
@@ -96,24 +97,36 @@ static void roster_get(struct server *srv, struct session *from, const xnode *iq
 }
 
 /* Reads the groups of a roster set item; -1 if one is empty or repeated. */
-static int read_groups(const xnode *item, struct roster_item *out)
+/* Reads the item's groups into `out`. NULL, or the stanza error condition
+ * RFC 6121 2.3.3 gives: bad-request for a duplicate group, not-acceptable
+ * for an empty one or one longer than ROSTER_TEXT_MAX. */
+static const char *read_groups(const xnode *item, struct roster_item *out)
 {
     for (xnode *g = xnode_child(item, "group", NULL); g; g = xnode_next_child(item, g, "group", NULL)) {
         char *name = xnode_text_dup(g);
-        if (!*name) {
+        if (!*name || strlen(name) > ROSTER_TEXT_MAX) {
             free(name);
-            return -1;
+            return "not-acceptable";
         }
         for (size_t i = 0; i < out->n_groups; i++) {
             if (strcmp(out->groups[i], name) == 0) {
                 free(name);
-                return -1;
+                return "bad-request";
             }
         }
         out->groups = xrealloc(out->groups, (out->n_groups + 1) * sizeof *out->groups);
         out->groups[out->n_groups++] = name;
     }
-    return 0;
+    return NULL;
+}
+
+/* The item's name attribute, or NULL; *refused is set when it is longer
+ * than ROSTER_TEXT_MAX (not-acceptable, RFC 6121 2.3.3). */
+static const char *read_name(const xnode *item, bool *refused)
+{
+    const char *name = xnode_attr(item, "name");
+    *refused = name && strlen(name) > ROSTER_TEXT_MAX;
+    return name;
 }
 
 /* ROST-6: the user's change to a Colleagues item is kept as an override;
@@ -196,13 +209,15 @@ static void roster_set(struct server *srv, struct session *from, const xnode *iq
     if (colleague) {
         /* A new name or groups for a Colleagues item (ROST-6). */
         struct roster_item groups = { 0 };
-        if (read_groups(item, &groups) < 0) {
+        bool long_name;
+        const char *name = read_name(item, &long_name);
+        const char *refused = long_name ? "not-acceptable" : read_groups(item, &groups);
+        if (refused) {
             roster_item_clear(&groups);
             free(bare);
-            router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+            router_bounce(srv, from, iq, "modify", refused, NULL);
             return;
         }
-        const char *name = xnode_attr(item, "name");
         struct colleague_override ov = { .contact = bare, .name = (char *)name, .groups = groups.groups,
                                          .n_groups = groups.n_groups, .has_groups = true };
         colleague_change(srv, from, iq, colleague, &ov);
@@ -222,15 +237,17 @@ static void roster_set(struct server *srv, struct session *from, const xnode *iq
     free(bare);
     /* Only name and groups are the client's to set (RFC 6121 §2.1.2.5). */
     free(it.name);
-    const char *name = xnode_attr(item, "name");
+    bool long_name;
+    const char *name = read_name(item, &long_name);
     it.name = name ? xstrdup(name) : NULL;
     for (size_t i = 0; i < it.n_groups; i++) free(it.groups[i]);
     free(it.groups);
     it.groups = NULL;
     it.n_groups = 0;
-    if (read_groups(item, &it) < 0) {
+    const char *refused = long_name ? "not-acceptable" : read_groups(item, &it);
+    if (refused) {
         roster_item_clear(&it);
-        router_bounce(srv, from, iq, "modify", "bad-request", NULL);
+        router_bounce(srv, from, iq, "modify", refused, NULL);
         return;
     }
     unsigned long long version = 0;
