@@ -21,6 +21,7 @@
 #include <ev.h>
 
 #include "buf.h"
+#include "loadgen.h"
 #include "report.h"
 #include "runner.h"
 #include "scs.h"
@@ -29,7 +30,8 @@
 #define MAX_JOBS 256
 #define MAX_RESULT_BYTES (16u << 20)   /* an encoded result from a child */
 
-#define USAGE_LINE "usage: imconform --target FILE [--peer FILE] [-j N] [--junit FILE] [--strict] [--verbose] PATH...\n"
+#define USAGE_LINE "usage: imconform --target FILE [--peer FILE] [-j N] [--junit FILE] [--strict] [--verbose] PATH...\n" \
+                   "       imconform bench --profile NAME ... (the load generator; imconform bench --help)\n"
 
 static const char usage_text[] =
     USAGE_LINE
@@ -460,6 +462,8 @@ static void run_all(struct sched *s)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "bench") == 0)
+        return loadgen_main(argc - 1, argv + 1);
     struct options opts;
     if (parse_options(argc, argv, &opts) != 0) {
         fputs(USAGE_LINE "(imconform --help explains)\n", stderr);

@@ -1,0 +1,236 @@
+/* loadgen_chat: the chat profile. Pair p (global) is u(first+2p) ->
+ * u(first+2p+1); each worker owns a contiguous range of pairs. An open-loop
+ * ticker sends, every millisecond, the messages whose intended send time
+ * has come, round-robin over the pairs; each body starts with the stamp
+ * "lgts=SS.<16 hex ns>." (step, intended send time on CLOCK_MONOTONIC),
+ * which the receiving side finds with memmem: no parsing. The stanza
+ * prefixes are built once; nothing is allocated per message. The state is
+ * owned by the worker's pdata, freed by the free hook. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "loadgen_conn.h"
+#include "loadgen_worker.h"
+#include "loadgen_xml.h"
+
+#define TICK 0.001
+#define STAMP "lgts="
+#define STAMP_LEN LG_STAMP_LEN       /* "lgts=" "SS." 16 hex "." */
+#define MAX_BACKLOG (8u << 20)       /* unsent bytes on one sender: drop, count an error */
+
+struct chat {
+    ev_timer tick;
+    unsigned npairs, cursor;
+    char **prefix;                   /* per pair: "<message to='...' type='chat'><body>" */
+    size_t *prefix_len;
+    char *pad;                       /* body padding after the stamp */
+    size_t pad_len;
+    unsigned step;                   /* current step, nsteps + 1 when over */
+    uint64_t step_start, step_end, step_sent;
+    double step_rate;                /* this worker's share, messages/s */
+    uint64_t go_ns;
+};
+
+static const char suffix[] = "</body></message>";
+
+static void build_prefixes(struct lg_worker *w, struct chat *ch)
+{
+    ch->prefix = xcalloc(ch->npairs ? ch->npairs : 1, sizeof *ch->prefix);
+    ch->prefix_len = xcalloc(ch->npairs ? ch->npairs : 1, sizeof *ch->prefix_len);
+    char node[64];
+    for (unsigned p = 0; p < ch->npairs; p++) {
+        snprintf(node, sizeof node, w->o->user_fmt, w->first_user + 2 * p + 1);
+        struct buf b;
+        buf_init(&b);
+        buf_printf(&b, "<message to='%s@%s' type='chat'><body>", node, w->o->domain);
+        ch->prefix_len[p] = b.len;
+        ch->prefix[p] = buf_steal(&b);
+    }
+    ch->pad_len = w->o->body > STAMP_LEN ? w->o->body - STAMP_LEN : 0;
+    ch->pad = xmalloc(ch->pad_len + 1);
+    memset(ch->pad, 'x', ch->pad_len);
+}
+
+static void chat_start(struct lg_worker *w)
+{
+    struct chat *ch = xcalloc(1, sizeof *ch);
+    w->pdata = ch;
+    ev_init(&ch->tick, NULL);
+    unsigned first = 0;
+    lg_split(w->o->pairs, w->o->workers, w->index, &first, &ch->npairs);
+    lg_worker_login_slots(w, w->o->first + 2 * first, 2 * ch->npairs);
+    build_prefixes(w, ch);
+}
+
+static void chat_online(struct lg_worker *w, struct lg_conn *c)
+{
+    static const char presence[] = "<presence/>";
+    if (!w->o->raw)
+        lg_conn_send(c, presence, sizeof presence - 1);
+}
+
+static void put_hex16(char *out, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        out[i] = digits[v & 15];
+}
+
+void lg_put_stamp(char *out, unsigned step, uint64_t ns)
+{
+    memcpy(out, STAMP, 5);
+    out[5] = (char)('0' + step / 10 % 10);
+    out[6] = (char)('0' + step % 10);
+    out[7] = '.';
+    put_hex16(out + 8, ns);
+    out[24] = '.';
+}
+
+static void send_message(struct lg_worker *w, struct chat *ch, unsigned pair, uint64_t intended)
+{
+    struct lg_step_stats *st = &w->stats->step[ch->step];
+    struct lg_conn *c = w->slots[2 * pair];
+    if (!c || c->state != LGC_ONLINE || lg_conn_backlog(c) > MAX_BACKLOG) {
+        st->errors++;
+        return;
+    }
+    char stamp[STAMP_LEN];
+    lg_put_stamp(stamp, ch->step, intended);
+    lg_conn_send(c, ch->prefix[pair], ch->prefix_len[pair]);
+    lg_conn_send(c, stamp, sizeof stamp);
+    lg_conn_send(c, ch->pad, ch->pad_len);
+    lg_conn_send(c, suffix, sizeof suffix - 1);
+    st->sent++;
+}
+
+/* Enters step s (nsteps + 1: the end): its schedule and this worker's rate. */
+static void enter_step(struct lg_worker *w, struct chat *ch, unsigned s)
+{
+    const struct lg_opts *o = w->o;
+    ch->step = s;
+    ch->step_sent = 0;
+    ch->step_start = lg_step_start(o, ch->go_ns, s);
+    ch->step_end = lg_step_start(o, ch->go_ns, s + 1);
+    double rate = o->rates[s == 0 ? 0 : s - 1 < o->nrates ? s - 1 : o->nrates - 1];
+    ch->step_rate = rate * ch->npairs / o->pairs;
+}
+
+/* Sends the current step's messages intended before `until`. */
+static void send_due(struct lg_worker *w, struct chat *ch, uint64_t until)
+{
+    if (ch->npairs == 0 || ch->step_rate <= 0)
+        return;
+    double interval = 1e9 / ch->step_rate;
+    for (;;) {
+        uint64_t intended = ch->step_start + (uint64_t)((double)ch->step_sent * interval);
+        if (intended >= until || intended >= ch->step_end)
+            return;
+        send_message(w, ch, ch->cursor, intended);
+        ch->cursor = (ch->cursor + 1) % ch->npairs;
+        ch->step_sent++;
+    }
+}
+
+static void chat_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop; (void)revents;
+    struct lg_worker *w = t->data;
+    struct chat *ch = w->pdata;
+    uint64_t now = lg_now_ns();
+    unsigned nsteps = lg_opts_steps(w->o);
+    while (ch->step <= nsteps && now >= ch->step_end) {
+        send_due(w, ch, ch->step_end);
+        enter_step(w, ch, ch->step + 1);
+    }
+    if (ch->step > nsteps) {
+        ev_timer_stop(w->loop, &ch->tick);
+        lg_worker_drain(w, 1);
+        return;
+    }
+    send_due(w, ch, now + 1);
+}
+
+static void chat_go(struct lg_worker *w)
+{
+    struct chat *ch = w->pdata;
+    ch->go_ns = lg_now_ns();
+    enter_step(w, ch, w->o->warmup > 0 ? 0 : 1);
+    ev_timer_init(&ch->tick, chat_tick, 0, TICK);
+    ch->tick.data = w;
+    ev_timer_start(w->loop, &ch->tick);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* The stamp at p (after "lgts="): 0 with *step and *ns, or -1. */
+static int parse_stamp(const char *p, size_t avail, unsigned *step, uint64_t *ns)
+{
+    if (avail < STAMP_LEN - 5 || p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9'
+        || p[2] != '.' || p[19] != '.')
+        return -1;
+    *step = (unsigned)(p[0] - '0') * 10 + (unsigned)(p[1] - '0');
+    uint64_t v = 0;
+    for (int i = 3; i < 19; i++) {
+        int d = hex_digit(p[i]);
+        if (d < 0)
+            return -1;
+        v = v << 4 | (uint64_t)d;
+    }
+    *ns = v;
+    return *step <= LG_MAX_STEPS ? 0 : -1;
+}
+
+/* Records a stamped stanza's latency into its step; false if unstamped. */
+bool lg_record_stamp(struct lg_worker *w, const char *el, size_t len)
+{
+    const char *hit = memmem(el, len, STAMP, 5);
+    unsigned step = 0;
+    uint64_t sent_ns = 0;
+    if (!hit || parse_stamp(hit + 5, len - (size_t)(hit + 5 - el), &step, &sent_ns) < 0)
+        return false;
+    struct lg_step_stats *st = &w->stats->step[step];
+    st->received++;
+    lg_hist_record(&st->hist, w->now_ns > sent_ns ? w->now_ns - sent_ns : 0);
+    return true;
+}
+
+static void chat_stanza(struct lg_worker *w, struct lg_conn *c, const char *el, size_t len)
+{
+    (void)c;
+    if (len > 8 && memcmp(el, "<message", 8) == 0)
+        lg_record_stamp(w, el, len);
+}
+
+static void chat_closed(struct lg_worker *w, struct lg_conn *c, bool ok)
+{
+    (void)w; (void)c; (void)ok;
+}
+
+static void chat_free(struct lg_worker *w)
+{
+    struct chat *ch = w->pdata;
+    if (!ch)
+        return;
+    ev_timer_stop(w->loop, &ch->tick);
+    for (unsigned p = 0; ch->prefix && p < ch->npairs; p++)
+        free(ch->prefix[p]);
+    free(ch->prefix);
+    free(ch->prefix_len);
+    free(ch->pad);
+    free(ch);
+}
+
+const struct lg_profile lg_profile_chat = {
+    .start = chat_start, .setup = lg_worker_ready, .go = chat_go, .online = chat_online,
+    .stanza = chat_stanza, .closed = chat_closed, .free = chat_free,
+};
