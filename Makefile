@@ -124,12 +124,24 @@ $(BUILD)/fuzz/replay_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/driver_replay.o $(B
 $(BUILD)/fuzz/afl_%: $(BUILD)/fuzz/fuzz_%.o $(BUILD)/fuzz/driver_afl.o $(BUILD)/fuzz/fuzz_common.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# The cost of the automatic contact list (ROST): roster fetch and login
-# fan-out at 300 / 1,000 / 5,000 users (scripts/bench-roster); the cost of
-# archiving (ARCH): routed messages per second with XmppArchive off and on
-# (scripts/bench-archive). Both run; the target fails if either does.
-bench: $(BUILD)/roster_bench $(BUILD)/message_bench $(BUILD)/imrefd $(BUILD)/imrefctl
-	@rc=0; scripts/bench-roster $(BUILD) || rc=1; scripts/bench-archive $(BUILD) || rc=1; exit $$rc
+# make bench: scripts/bench (conformance/bench/README.md) runs imrefd,
+# Prosody and ejabberd one at a time under `imconform bench` and writes
+# var/bench/<date>/report.md; it also runs scripts/bench-roster (the cost of
+# the automatic contact list, ROST) and scripts/bench-archive (archiving on
+# and off, ARCH). BENCH_ARGS passes options (--quick, --only M4,M5, ...).
+# Prosody and ejabberd come from `scripts/install-deps --bench`.
+bench: $(BUILD)/roster_bench $(BUILD)/message_bench $(BUILD)/imrefd $(BUILD)/imrefctl \
+       $(BUILD)/imconform $(BUILD)/relay $(BUILD)/malloccount.so
+	@scripts/install-deps --bench
+	@scripts/bench --build $(BUILD) $(BENCH_ARGS)
+
+$(BUILD)/relay: $(BUILD)/conformance/bench/relay.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# no $(SAN): an interposed malloc must not be built with a sanitizer
+$(BUILD)/malloccount.so: conformance/bench/malloccount.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -std=c17 -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -fPIC -shared -o $@ $<
 
 $(BUILD)/roster_bench: $(BUILD)/bench/roster_bench.o $(BUILD)/bench/benchlib.o $(CONF_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -142,5 +154,5 @@ clean:
 
 -include $(REF_OBJS:.o=.d) $(BUILD)/ref/imrefd.d $(BUILD)/ref/imrefctl.d $(UNIT_SRCS:%.c=$(BUILD)/%.d)
 -include $(CONF_OBJS:.o=.d) $(BUILD)/conformance/imconform.d $(CONF_UNIT_SRCS:%.c=$(BUILD)/%.d)
--include $(BUILD)/bench/roster_bench.d $(BUILD)/bench/message_bench.d $(BUILD)/bench/benchlib.d
+-include $(BUILD)/bench/roster_bench.d $(BUILD)/bench/message_bench.d $(BUILD)/bench/benchlib.d $(BUILD)/conformance/bench/relay.d
 -include $(wildcard $(BUILD)/fuzz/*.d)
