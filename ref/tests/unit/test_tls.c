@@ -215,6 +215,18 @@ static void test_tls13_no_compression_SEC_1(void **state)
     link_close(&l);
 }
 
+/* Issue "Performance" (M1): an idle session keeps no TLS record buffers;
+ * OpenSSL frees them once a read or write has nothing left over. */
+static void test_idle_session_releases_buffers(void **state)
+{
+    struct fixture *f = *state;
+    struct link l;
+    link_open(&l, f->ts, TLS1_2_VERSION, TLS1_3_VERSION, "a.example", NULL);
+    assert_true(link_handshake(&l));
+    assert_true(SSL_get_mode(l.server) & SSL_MODE_RELEASE_BUFFERS);
+    link_close(&l);
+}
+
 /* SEC-1: TLS 1.1 (and older) refused; the same client allowing 1.2 gets in. */
 static void test_tls11_refused_SEC_1(void **state)
 {
@@ -394,6 +406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni_selects_certificate_SEC_1),
         cmocka_unit_test(test_tls13_no_compression_SEC_1),
+        cmocka_unit_test(test_idle_session_releases_buffers),
         cmocka_unit_test(test_tls11_refused_SEC_1),
         cmocka_unit_test(test_tls12_renegotiation_refused_SEC_1),
         cmocka_unit_test(test_tls_exporter_tls13_AUTH_1),
