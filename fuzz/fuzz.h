@@ -82,4 +82,13 @@ void fuzz_clients_close(struct fuzz_client *clients, size_t n);
  * document per stream header (the restart after SASL begins a new one). */
 void fuzz_check_client_output(const char *data, size_t len);
 
+/* Structured inputs: a target reads its input as a sequence of choices. */
+struct fuzz_reader {
+    const uint8_t *p;
+    size_t n;
+};
+
+/* The next byte reduced to 0..range-1 (0 once the input is used up). */
+unsigned fuzz_pick(struct fuzz_reader *r, unsigned range);
+
 #endif

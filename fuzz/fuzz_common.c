@@ -435,3 +435,10 @@ void fuzz_check_client_output(const char *data, size_t len)
         p = doc_end;
     }
 }
+
+unsigned fuzz_pick(struct fuzz_reader *r, unsigned range)
+{
+    if (r->n == 0) return 0;
+    r->n--;
+    return *r->p++ % range;
+}

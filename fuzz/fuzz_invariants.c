@@ -69,22 +69,10 @@
 
 /* ---- the input as a configuration ---------------------------------------- */
 
-struct reader {
-    const uint8_t *p;
-    size_t n;
-};
 
-/* The next byte reduced to 0..range-1 (0 once the input is used up). */
-static unsigned pick(struct reader *r, unsigned range)
+static bool flip(struct fuzz_reader *r)
 {
-    if (r->n == 0) return 0;
-    r->n--;
-    return *r->p++ % range;
-}
-
-static bool flip(struct reader *r)
-{
-    return pick(r, 2) == 1;
+    return fuzz_pick(r, 2) == 1;
 }
 
 enum group_ref { GROUP_NONE, GROUP_G, GROUP_MISSING };   /* "", "G", "Missing" (undefined) */
@@ -132,12 +120,12 @@ static const char *const addr_logged[N_ADDRS] = { "10.1.2.3", "192.0.2.7", "198.
 
 enum action { ACT_STARTTLS, ACT_PLAIN, ACT_SCRAM, ACT_STANZA, ACT_RAW, ACT_COUNT };
 
-static void read_model(struct reader *r, struct model *m)
+static void read_model(struct fuzz_reader *r, struct model *m)
 {
     memset(m, 0, sizeof *m);
-    m->n_domains = 1 + pick(r, N_DOMAINS_MAX);
+    m->n_domains = 1 + fuzz_pick(r, N_DOMAINS_MAX);
     for (unsigned d = 0; d < m->n_domains; d++) {
-        m->im_enabled[d] = pick(r, 4) != 0;
+        m->im_enabled[d] = fuzz_pick(r, 4) != 0;
         for (unsigned g = 0; g < N_GROUPS; g++) {
             m->group_defined[d][g] = flip(r);
             m->group_flag[d][g] = flip(r);
@@ -145,36 +133,36 @@ static void read_model(struct reader *r, struct model *m)
     }
     for (unsigned i = 0; i < N_POLICIES; i++) {
         struct m_policy *p = &m->policies[i];
-        p->defined = pick(r, 4) != 0;
-        p->rule = (enum access_rule)pick(r, 4);
-        p->group = (enum group_ref)pick(r, 3);
-        p->is_default = pick(r, 3) == 0;
+        p->defined = fuzz_pick(r, 4) != 0;
+        p->rule = (enum access_rule)fuzz_pick(r, 4);
+        p->group = (enum group_ref)fuzz_pick(r, 3);
+        p->is_default = fuzz_pick(r, 3) == 0;
     }
     m->g_has_range = flip(r);
     m->g_has_loopback6 = flip(r);
     m->send_outside = flip(r);
-    m->maximum_roster_written = roster_limits[pick(r, sizeof roster_limits / sizeof *roster_limits)];
-    m->secpol = (enum security_policy)pick(r, 3);
-    m->auth_exception = (enum group_ref)pick(r, 3);
-    m->enc_exception = (enum group_ref)pick(r, 3);
-    m->n_users = pick(r, N_USERS_MAX + 1);
+    m->maximum_roster_written = roster_limits[fuzz_pick(r, sizeof roster_limits / sizeof *roster_limits)];
+    m->secpol = (enum security_policy)fuzz_pick(r, 3);
+    m->auth_exception = (enum group_ref)fuzz_pick(r, 3);
+    m->enc_exception = (enum group_ref)fuzz_pick(r, 3);
+    m->n_users = fuzz_pick(r, N_USERS_MAX + 1);
     for (unsigned i = 0; i < m->n_users; i++) {
         struct m_user *u = &m->users[i];
-        u->domain = pick(r, m->n_domains);
-        unsigned spelling = pick(r, 4);
+        u->domain = fuzz_pick(r, m->n_domains);
+        unsigned spelling = fuzz_pick(r, 4);
         u->upper_name = spelling & 1;
         u->upper_domain = spelling & 2;
-        unsigned flags = pick(r, 8);
+        unsigned flags = fuzz_pick(r, 8);
         u->enabled = (flags & 3) != 0;      /* mostly enabled and published */
         u->published = (flags & 4) != 0 || (flags & 1);
-        u->restricted_flag = pick(r, 4) == 0;
-        u->policy = (int)pick(r, 5) - 1;
+        u->restricted_flag = fuzz_pick(r, 4) == 0;
+        u->policy = (int)fuzz_pick(r, 5) - 1;
         u->upper_policy = flip(r);
-        u->groups = pick(r, 16);
+        u->groups = fuzz_pick(r, 16);
     }
-    m->addr = pick(r, N_ADDRS);
-    m->action = pick(r, ACT_COUNT);
-    m->login_user = m->n_users ? pick(r, m->n_users) : 0;
+    m->addr = fuzz_pick(r, N_ADDRS);
+    m->action = fuzz_pick(r, ACT_COUNT);
+    m->login_user = m->n_users ? fuzz_pick(r, m->n_users) : 0;
 }
 
 /* ---- the reference model (SPEC rules only) ----------------------------- */
@@ -962,7 +950,7 @@ static void check_stream(const struct model *m, const uint8_t *rest, size_t rest
 int fuzz_one(const uint8_t *data, size_t len)
 {
     if (!fx.ready) setup();
-    struct reader r = { data, len };
+    struct fuzz_reader r = { data, len };
     struct model m;
     read_model(&r, &m);
     load_config(&m);

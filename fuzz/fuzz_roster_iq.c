@@ -104,17 +104,6 @@ static void init_pools(void)
 
 /* ---- the input ---------------------------------------------------------------- */
 
-struct reader {
-    const uint8_t *p;
-    size_t n;
-};
-
-static unsigned pick(struct reader *r, unsigned range)
-{
-    if (r->n == 0) return 0;
-    r->n--;
-    return *r->p++ % range;
-}
 
 /* ---- the clients -------------------------------------------------------------- */
 
@@ -596,9 +585,9 @@ static const char *own_bare_or_none(const struct op *op, bool own)
     return own ? account_bare[client_info[op->sender].account] : NULL;
 }
 
-static void op_roster_get(struct reader *r, struct op *op)
+static void op_roster_get(struct fuzz_reader *r, struct op *op)
 {
-    unsigned flags = pick(r, 8);
+    unsigned flags = fuzz_pick(r, 8);
     enum account a = client_info[op->sender].account;
     static const char *const bogus_vers[] = { NULL, "", NULL, "999999-0" };
     const char *ver = (flags & 3) == 2 ? model[a].ver : bogus_vers[flags & 3];
@@ -658,12 +647,12 @@ static void model_remove(enum account a, int contact, struct expect *w)
     w->removed_jid = contact_jid[contact];
 }
 
-static void op_roster_set(struct reader *r, struct op *op)
+static void op_roster_set(struct fuzz_reader *r, struct op *op)
 {
-    unsigned j = pick(r, N_JIDS);
-    struct m_entry e = { .present = true, .name = pick(r, N_NAMES), .n_groups = pick(r, MAX_SET_GROUPS + 1) };
-    for (size_t g = 0; g < e.n_groups; g++) e.groups[g] = (unsigned char)pick(r, N_GROUP_CHOICES);
-    unsigned flags = pick(r, 128);
+    unsigned j = fuzz_pick(r, N_JIDS);
+    struct m_entry e = { .present = true, .name = fuzz_pick(r, N_NAMES), .n_groups = fuzz_pick(r, MAX_SET_GROUPS + 1) };
+    for (size_t g = 0; g < e.n_groups; g++) e.groups[g] = (unsigned char)fuzz_pick(r, N_GROUP_CHOICES);
+    unsigned flags = fuzz_pick(r, 128);
     static const char *const subs[] = { "none", "to", "from", "both", "bogus", "", "none", "both" };
     iq_open(op, "set", own_bare_or_none(op, flags & 64));
     buf_puts(&op->xml, "<query xmlns='" NS_ROSTER "'><item");
@@ -685,9 +674,9 @@ static void op_roster_set(struct reader *r, struct op *op)
     model_set(client_info[op->sender].account, jid_pool[j].contact, &e, &op->want);
 }
 
-static void op_roster_remove(struct reader *r, struct op *op)
+static void op_roster_remove(struct fuzz_reader *r, struct op *op)
 {
-    unsigned j = pick(r, N_JIDS), flags = pick(r, 4);
+    unsigned j = fuzz_pick(r, N_JIDS), flags = fuzz_pick(r, 4);
     iq_open(op, "set", own_bare_or_none(op, flags & 2));
     buf_puts(&op->xml, "<query xmlns='" NS_ROSTER "'><item");
     attr(&op->xml, "jid", jid_pool[j].text);
@@ -702,9 +691,9 @@ static void op_roster_remove(struct reader *r, struct op *op)
 
 /* Roster sets a server must refuse: no item, two items (RFC 6121 2.3.3),
  * an item without jid, text instead of an item. */
-static void op_roster_bad_set(struct reader *r, struct op *op)
+static void op_roster_bad_set(struct fuzz_reader *r, struct op *op)
 {
-    unsigned variant = pick(r, 4), j1 = pick(r, N_JIDS), j2 = pick(r, N_JIDS);
+    unsigned variant = fuzz_pick(r, 4), j1 = fuzz_pick(r, N_JIDS), j2 = fuzz_pick(r, N_JIDS);
     iq_open(op, "set", NULL);
     buf_puts(&op->xml, "<query xmlns='" NS_ROSTER "'>");
     const char *condition = NULL;
@@ -825,12 +814,12 @@ static struct expect iq_outcome(enum payload p, const char *t, bool has_id, size
     }
 }
 
-static void op_iq(struct reader *r, struct op *op)
+static void op_iq(struct fuzz_reader *r, struct op *op)
 {
-    enum payload p = (enum payload)pick(r, N_PAYLOADS);
-    size_t a = pick(r, N_ADDRS);
-    const char *t = iq_types[pick(r, N_TYPES)];
-    op->has_id = pick(r, 8) != 0;
+    enum payload p = (enum payload)fuzz_pick(r, N_PAYLOADS);
+    size_t a = fuzz_pick(r, N_ADDRS);
+    const char *t = iq_types[fuzz_pick(r, N_TYPES)];
+    op->has_id = fuzz_pick(r, 8) != 0;
     enum account acc = client_info[op->sender].account;
     const char *to = addrs[a].to;
     if (to && strcmp(to, "@self") == 0) to = acc == ALICE ? "ALICE@localhost" : "bob@LOCALHOST";
@@ -844,30 +833,30 @@ static void op_iq(struct reader *r, struct op *op)
     if (op->want.outcome == OUT_RESULT && p == P_ROSTER && addrs[a].kind == A_SELF) op->want.roster_get = true;
 }
 
-static void op_presence(struct reader *r, struct op *op)
+static void op_presence(struct fuzz_reader *r, struct op *op)
 {
-    buf_printf(&op->xml, "<presence><priority>%d</priority></presence>", (int)pick(r, 256) - 128);
+    buf_printf(&op->xml, "<presence><priority>%d</priority></presence>", (int)fuzz_pick(r, 256) - 128);
     op->want = ex(OUT_NONE, NULL);
 }
 
 /* ---- one input ---------------------------------------------------------------- */
 
-typedef void op_fn(struct reader *r, struct op *op);
+typedef void op_fn(struct fuzz_reader *r, struct op *op);
 static op_fn *const ops[] = { op_roster_get, op_roster_set, op_roster_remove, op_roster_bad_set, op_iq,
                               op_presence, op_roster_set, op_iq };
 #define N_OPS (sizeof ops / sizeof *ops)
 
-static size_t pick_sender(struct reader *r)
+static size_t pick_sender(struct fuzz_reader *r)
 {
     size_t connected[N_CLIENTS], n = 0;
     for (size_t i = 0; i < N_CLIENTS; i++)
         if (cs[i].connected) connected[n++] = i;
-    return connected[pick(r, (unsigned)n)];
+    return connected[fuzz_pick(r, (unsigned)n)];
 }
 
-static void run_op(struct reader *r, unsigned number)
+static void run_op(struct fuzz_reader *r, unsigned number)
 {
-    op_fn *build = ops[pick(r, N_OPS)];
+    op_fn *build = ops[fuzz_pick(r, N_OPS)];
     struct op op = { .sender = pick_sender(r), .has_id = true };
     snprintf(op.id, sizeof op.id, "op-%u", number);
     buf_init(&op.xml);
@@ -894,8 +883,8 @@ int fuzz_one(const uint8_t *data, size_t len)
 {
     fuzz_fixed_server(TMP_PREFIX);
     if (!groups[0]) init_pools();
-    struct reader r = { data, len };
-    unsigned streams = pick(&r, 4);
+    struct fuzz_reader r = { data, len };
+    unsigned streams = fuzz_pick(&r, 4);
     memset(model, 0, sizeof model);
     for (size_t i = 0; i < N_CLIENTS; i++) clients[i] = (struct fuzz_client){ .fd = -1 };
     for (size_t i = 0; i < N_CLIENTS; i++)
