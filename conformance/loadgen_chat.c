@@ -3,8 +3,9 @@
  * ticker sends, every millisecond, the messages whose intended send time
  * has come, round-robin over the pairs; each body starts with the stamp
  * "lgts=SS.<16 hex ns>." (step, intended send time on CLOCK_MONOTONIC),
- * which the receiving side finds with memmem: no parsing. The stanza
- * prefixes are built once; nothing is allocated per message. The state is
+ * which the receiving side finds with memmem: no parsing. Each pair's
+ * whole stanza is built once; a message writes its stamp in place and is
+ * queued with one copy; nothing is allocated per message. The state is
  * owned by the worker's pdata, freed by the free hook. */
 #include <math.h>
 #include <stdio.h>
@@ -24,10 +25,10 @@
 struct chat {
     ev_timer tick;
     unsigned npairs, cursor;
-    char **prefix;                   /* per pair: "<message to='...' type='chat'><body>" */
-    size_t *prefix_len;
-    char *pad;                       /* body padding after the stamp */
-    size_t pad_len;
+    char **stanza;                   /* per pair: "<message to='...' type='chat'><body>"
+                                        stamp, padding, "</body></message>" */
+    size_t *stanza_len;
+    size_t *stamp_at;                /* offset of the stamp in stanza[pair] */
     unsigned step;                   /* current step, nsteps + 1 when over */
     uint64_t step_start, step_end, step_sent;
     double step_rate;                /* this worker's share, messages/s */
@@ -36,22 +37,30 @@ struct chat {
 
 static const char suffix[] = "</body></message>";
 
-static void build_prefixes(struct lg_worker *w, struct chat *ch)
+static void build_stanzas(struct lg_worker *w, struct chat *ch)
 {
-    ch->prefix = xcalloc(ch->npairs ? ch->npairs : 1, sizeof *ch->prefix);
-    ch->prefix_len = xcalloc(ch->npairs ? ch->npairs : 1, sizeof *ch->prefix_len);
+    size_t n = ch->npairs ? ch->npairs : 1;
+    ch->stanza = xcalloc(n, sizeof *ch->stanza);
+    ch->stanza_len = xcalloc(n, sizeof *ch->stanza_len);
+    ch->stamp_at = xcalloc(n, sizeof *ch->stamp_at);
+    size_t pad_len = w->o->body > STAMP_LEN ? w->o->body - STAMP_LEN : 0;
     char node[64];
     for (unsigned p = 0; p < ch->npairs; p++) {
         snprintf(node, sizeof node, w->o->user_fmt, w->first_user + 2 * p + 1);
-        struct buf b;
-        buf_init(&b);
-        buf_printf(&b, "<message to='%s@%s' type='chat'><body>", node, w->o->domain);
-        ch->prefix_len[p] = b.len;
-        ch->prefix[p] = buf_steal(&b);
+        struct buf prefix;
+        buf_init(&prefix);
+        buf_printf(&prefix, "<message to='%s@%s' type='chat'><body>", node, w->o->domain);
+        size_t len = prefix.len + STAMP_LEN + pad_len + sizeof suffix - 1;
+        char *stanza = xmalloc(len + 1);
+        memcpy(stanza, prefix.data, prefix.len);
+        /* the stamp (written per message), then the padding */
+        memset(stanza + prefix.len, 'x', STAMP_LEN + pad_len);
+        memcpy(stanza + len - (sizeof suffix - 1), suffix, sizeof suffix);
+        ch->stamp_at[p] = prefix.len;
+        ch->stanza_len[p] = len;
+        ch->stanza[p] = stanza;
+        buf_free(&prefix);
     }
-    ch->pad_len = w->o->body > STAMP_LEN ? w->o->body - STAMP_LEN : 0;
-    ch->pad = xmalloc(ch->pad_len + 1);
-    memset(ch->pad, 'x', ch->pad_len);
 }
 
 static void chat_start(struct lg_worker *w)
@@ -62,7 +71,7 @@ static void chat_start(struct lg_worker *w)
     unsigned first = 0;
     lg_split(w->o->pairs, w->o->workers, w->index, &first, &ch->npairs);
     lg_worker_login_slots(w, w->o->first + 2 * first, 2 * ch->npairs);
-    build_prefixes(w, ch);
+    build_stanzas(w, ch);
 }
 
 static void chat_online(struct lg_worker *w, struct lg_conn *c)
@@ -75,8 +84,10 @@ static void chat_online(struct lg_worker *w, struct lg_conn *c)
 static void put_hex16(char *out, uint64_t v)
 {
     static const char digits[] = "0123456789abcdef";
-    for (int i = 15; i >= 0; i--, v >>= 4)
-        out[i] = digits[v & 15];
+    for (int i = 14; i >= 0; i -= 2, v >>= 8) {
+        out[i] = digits[v >> 4 & 15];
+        out[i + 1] = digits[v & 15];
+    }
 }
 
 void lg_put_stamp(char *out, unsigned step, uint64_t ns)
@@ -97,12 +108,8 @@ static void send_message(struct lg_worker *w, struct chat *ch, unsigned pair, ui
         st->errors++;
         return;
     }
-    char stamp[STAMP_LEN];
-    lg_put_stamp(stamp, ch->step, intended);
-    lg_conn_send(c, ch->prefix[pair], ch->prefix_len[pair]);
-    lg_conn_send(c, stamp, sizeof stamp);
-    lg_conn_send(c, ch->pad, ch->pad_len);
-    lg_conn_send(c, suffix, sizeof suffix - 1);
+    lg_put_stamp(ch->stanza[pair] + ch->stamp_at[pair], ch->step, intended);
+    lg_conn_send(c, ch->stanza[pair], ch->stanza_len[pair]);
     st->sent++;
 }
 
@@ -190,10 +197,28 @@ static int parse_stamp(const char *p, size_t avail, unsigned *step, uint64_t *ns
     return *step <= LG_MAX_STEPS ? 0 : -1;
 }
 
+/* The first "lgts=" in el[0..len), or NULL. Jumps from '=' to '=' (a
+ * handful per stanza: its attributes, then the stamp) instead of memmem. */
+static const char *find_stamp(const char *el, size_t len)
+{
+    if (len < 5)
+        return NULL;
+    const char *end = el + len, *p = el + 4;
+    while (p < end) {
+        const char *eq = memchr(p, '=', (size_t)(end - p));
+        if (!eq)
+            return NULL;
+        if (memcmp(eq - 4, STAMP, 4) == 0)
+            return eq - 4;
+        p = eq + 1;
+    }
+    return NULL;
+}
+
 /* Records a stamped stanza's latency into its step; false if unstamped. */
 bool lg_record_stamp(struct lg_worker *w, const char *el, size_t len)
 {
-    const char *hit = memmem(el, len, STAMP, 5);
+    const char *hit = find_stamp(el, len);
     unsigned step = 0;
     uint64_t sent_ns = 0;
     if (!hit || parse_stamp(hit + 5, len - (size_t)(hit + 5 - el), &step, &sent_ns) < 0)
@@ -222,11 +247,11 @@ static void chat_free(struct lg_worker *w)
     if (!ch)
         return;
     ev_timer_stop(w->loop, &ch->tick);
-    for (unsigned p = 0; ch->prefix && p < ch->npairs; p++)
-        free(ch->prefix[p]);
-    free(ch->prefix);
-    free(ch->prefix_len);
-    free(ch->pad);
+    for (unsigned p = 0; ch->stanza && p < ch->npairs; p++)
+        free(ch->stanza[p]);
+    free(ch->stanza);
+    free(ch->stanza_len);
+    free(ch->stamp_at);
     free(ch);
 }
 

@@ -476,7 +476,18 @@ static ssize_t transport_read(struct lg_conn *c)
     return err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? 0 : -1;
 }
 
-/* Reads until EAGAIN. */
+/* True when a read of r bytes emptied what the connection had: a short
+ * plaintext read drained the socket (the level-triggered watcher reports
+ * more), so no further recv that would only say EAGAIN; TLS may still hold
+ * decrypted or read-ahead bytes. */
+static bool read_drained(const struct lg_conn *c, size_t r)
+{
+    if (r >= c->w->scratch_size)
+        return false;
+    return c->ssl ? !SSL_has_pending(c->ssl) : true;
+}
+
+/* Reads until the socket is drained. */
 static void conn_read(struct lg_conn *c)
 {
     while (c->state != LGC_DEAD && c->state != LGC_TLS_HANDSHAKE) {
@@ -491,6 +502,8 @@ static void conn_read(struct lg_conn *c)
             return;
         }
         conn_input(c, c->w->scratch, (size_t)r);
+        if (read_drained(c, (size_t)r))
+            return;
     }
 }
 

@@ -10,19 +10,20 @@ static bool is_space(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* The index of the '>' closing the tag opened at p[i] ('<'), or n. */
+/* The index of the '>' closing the tag opened at p[i] ('<'), or n. Names
+ * and spaces go byte by byte (they are short); each quoted value is
+ * skipped with one memchr. */
 static size_t tag_end(const char *p, size_t n, size_t i)
 {
-    char quote = 0;
     for (size_t j = i + 1; j < n; j++) {
         char c = p[j];
-        if (quote) {
-            if (c == quote)
-                quote = 0;
-        } else if (c == '"' || c == '\'') {
-            quote = c;
-        } else if (c == '>') {
+        if (c == '>')
             return j;
+        if (c == '"' || c == '\'') {
+            const char *close = memchr(p + j + 1, c, n - j - 1);
+            if (!close)
+                return n;
+            j = (size_t)(close - p);
         }
     }
     return n;
@@ -138,9 +139,13 @@ static const char *tag_name(const char *el, size_t len, size_t *nlen)
 
 bool lg_xml_named(const char *el, size_t len, const char *name)
 {
-    size_t nlen = 0;
-    const char *n = tag_name(el, len, &nlen);
-    return nlen == strlen(name) && memcmp(n, name, nlen) == 0;
+    size_t nlen = strlen(name);
+    if (len < nlen + 1 || memcmp(el + 1, name, nlen) != 0)
+        return false;
+    if (len == nlen + 1)
+        return true;
+    char after = el[nlen + 1];
+    return is_space(after) || after == '>' || after == '/';
 }
 
 const char *lg_xml_attr(const char *el, size_t len, const char *name, size_t *vlen)

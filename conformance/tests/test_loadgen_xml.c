@@ -77,6 +77,55 @@ static void test_content(void **state)
     assert_false(lg_xml_contains(c, strlen(c), "xmpp-tls"));
 }
 
+/* Tags whose quoted values hold '>', the other quote or '<'-free text:
+ * the memchr skips must find the same ends as reading byte by byte. */
+static void test_quoted_values_skip_gt(void **state)
+{
+    (void)state;
+    static const char *const elements[] = {
+        "<message to='a>b' type=\"c'>d\" from='x\"y'><body>lgts=</body></message>",
+        "<iq id=\"1>2\" type='get'><q a='>' b=\">\"/></iq>",
+        "<presence from='u1@d/r'/>",
+        "<message  to = 'a' ><body/><x y='</message>'></x></message>",
+    };
+    for (size_t k = 0; k < sizeof elements / sizeof *elements; k++) {
+        const char *el = elements[k];
+        size_t n = strlen(el), start = 0, used = 0;
+        assert_int_equal(lg_xml_next(el, n, true, &start, &used), LGX_ELEMENT);
+        assert_int_equal(start, 0);
+        assert_int_equal(used, n);
+        for (size_t cut = 0; cut < n; cut++)
+            assert_int_equal(lg_xml_next(el, cut, true, &start, &used), LGX_MORE);
+    }
+    size_t vlen = 0;
+    const char *v = lg_xml_attr(elements[0], strlen(elements[0]), "type", &vlen);
+    assert_non_null(v);
+    assert_int_equal(vlen, 4);
+    assert_memory_equal(v, "c'>d", 4);
+}
+
+/* An unterminated quote never ends the tag (the element is incomplete). */
+static void test_open_quote_waits(void **state)
+{
+    (void)state;
+    const char *s = "<message to='a><body>x</body></message>";
+    size_t start = 0, used = 0;
+    assert_int_equal(lg_xml_next(s, strlen(s), true, &start, &used), LGX_MORE);
+}
+
+static void test_named(void **state)
+{
+    (void)state;
+    assert_true(lg_xml_named("<iq type='get'/>", 16, "iq"));
+    assert_true(lg_xml_named("<iq/>", 5, "iq"));
+    assert_true(lg_xml_named("<iq>", 4, "iq"));
+    assert_true(lg_xml_named("<iq\n>", 5, "iq"));
+    assert_false(lg_xml_named("<iqx/>", 6, "iq"));
+    assert_false(lg_xml_named("<i/>", 4, "iq"));
+    assert_false(lg_xml_named("<stream:features>", 17, "stream:error"));
+    assert_true(lg_xml_named("<stream:error>", 14, "stream:error"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -84,6 +133,9 @@ int main(void)
         cmocka_unit_test(test_every_split_point_waits),
         cmocka_unit_test(test_whitespace_ping_is_dropped),
         cmocka_unit_test(test_content),
+        cmocka_unit_test(test_quoted_values_skip_gt),
+        cmocka_unit_test(test_open_quote_waits),
+        cmocka_unit_test(test_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
