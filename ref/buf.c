@@ -1,6 +1,7 @@
 #include "buf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,19 +64,29 @@ void buf_reset(struct buf *b)
     if (b->data) b->data[0] = '\0';
 }
 
-static void buf_reserve(struct buf *b, size_t extra)
+static void buf_grow(struct buf *b, size_t need)
 {
-    size_t need = b->len + extra + 1;
-    if (need <= b->cap) return;
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need) cap *= 2;
     b->data = xrealloc(b->data, cap);
     b->cap = cap;
 }
 
+/* Inlined into the appends, which call it every time. */
+static inline void ensure_room(struct buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need > b->cap) buf_grow(b, need);
+}
+
+void buf_reserve(struct buf *b, size_t extra)
+{
+    ensure_room(b, extra);
+}
+
 void buf_append(struct buf *b, const void *p, size_t n)
 {
-    buf_reserve(b, n);
+    ensure_room(b, n);
     if (n) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
@@ -93,33 +104,44 @@ void buf_printf(struct buf *b, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0) return;
-    buf_reserve(b, (size_t)n);
+    ensure_room(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
 }
 
+/* The replacement of each byte buf_append_xml_escaped escapes, NULL for the
+ * others. XML end-of-line handling reads a raw CR as LF, and attribute
+ * normalisation reads CR, LF and TAB as spaces: references keep them. */
+static const char *const xml_escapes[256] = {
+    ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&apos;",
+    ['\r'] = "&#13;", ['\n'] = "&#10;", ['\t'] = "&#9;",
+};
+
+static bool escaped(char c)
+{
+    return xml_escapes[(unsigned char)c] != NULL;
+}
+
+/* The index of the first byte of s[from..n) to escape, or n; four bytes a
+ * step while there are four (most text has nothing to escape). */
+static size_t next_escaped(const char *s, size_t from, size_t n)
+{
+    size_t i = from;
+    while (i + 4 <= n && !(escaped(s[i]) | escaped(s[i + 1]) | escaped(s[i + 2]) | escaped(s[i + 3])))
+        i += 4;
+    while (i < n && !escaped(s[i]))
+        i++;
+    return i;
+}
+
 void buf_append_xml_escaped(struct buf *b, const char *s, size_t n)
 {
     size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *rep;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&apos;"; break;
-        /* XML end-of-line handling reads a raw CR as LF, and attribute
-         * normalisation reads CR, LF and TAB as spaces: references keep them */
-        case '\r': rep = "&#13;"; break;
-        case '\n': rep = "&#10;"; break;
-        case '\t': rep = "&#9;"; break;
-        default: continue;
-        }
+    for (size_t i = next_escaped(s, 0, n); i < n; i = next_escaped(s, start, n)) {
         buf_append(b, s + start, i - start);
-        buf_puts(b, rep);
+        buf_puts(b, xml_escapes[(unsigned char)s[i]]);
         start = i + 1;
     }
     buf_append(b, s + start, n - start);

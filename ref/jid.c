@@ -44,48 +44,82 @@ static int prep_with_profile(const char *in, const char *profile,
  * non-ASCII input, takes the full path, so refusals and their reasons stay
  * the full path's. The full path is the oracle (test_jid, fuzz_jid). */
 
+/* Each shortcut appends the prepared part and its NUL to `out` and
+ * returns true, or appends nothing and returns false. */
+static void append_lower(struct buf *out, const char *in, size_t len)
+{
+    size_t start = out->len;
+    buf_append(out, in, len);
+    for (char *c = out->data + start; c < out->data + out->len; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    buf_append(out, "", 1);
+}
+
 /* Nodeprep on ASCII: A-Z fold to a-z; space, controls and "&'/:<>@ are
  * prohibited (RFC 3454 C.1.1, C.2.1; RFC 6122 A.5). */
-static char *node_shortcut(const char *in, size_t len)
+static bool node_shortcut(const char *in, size_t len, struct buf *out)
 {
     if (!part_length_ok(len))
-        return NULL;
+        return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (c <= 0x20 || c >= 0x7f || strchr("\"&'/:<>@", c))
-            return NULL;
+        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '&' || c == '\'' || c == '/' || c == ':' ||
+            c == '<' || c == '>' || c == '@')
+            return false;
     }
-    char *out = xstrndup(in, len);
-    for (size_t i = 0; i < len; i++)
-        if (out[i] >= 'A' && out[i] <= 'Z')
-            out[i] = (char)(out[i] - 'A' + 'a');
-    return out;
+    append_lower(out, in, len);
+    return true;
 }
 
 /* Resourceprep on ASCII: unchanged; controls are prohibited (C.2.1), the
  * ASCII space is not. */
-static char *resource_shortcut(const char *in, size_t len)
+static bool resource_shortcut(const char *in, size_t len, struct buf *out)
 {
     if (!part_length_ok(len))
-        return NULL;
+        return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c < 0x20 || c >= 0x7f)
-            return NULL;
+            return false;
     }
-    return xstrndup(in, len);
+    buf_append(out, in, len);
+    buf_append(out, "", 1);
+    return true;
 }
 
-static int prep_part(const char *in, size_t len, char *(*shortcut)(const char *, size_t),
-                     int (*full)(const char *, char **), char **out)
+typedef bool (*shortcut_fn)(const char *in, size_t len, struct buf *out);
+typedef int (*full_prep_fn)(const char *in, char **out);
+
+/* Appends the prepared in[0..len) and its NUL to `out`: 0, or -1 (nothing
+ * appended). */
+static int prep_part(const char *in, size_t len, shortcut_fn shortcut, full_prep_fn full,
+                     struct buf *out)
 {
-    *out = shortcut(in, len);
-    if (*out)
+    if (shortcut(in, len, out))
         return 0;
     char *copy = xstrndup(in, len);
-    int rc = full(copy, out);
+    char *prepared = NULL;
+    int rc = full(copy, &prepared);
     free(copy);
+    if (rc == 0)
+        buf_append(out, prepared, strlen(prepared) + 1);
+    free(prepared);
     return rc;
+}
+
+/* prep_part into a string of its own: 0 with *out malloc'd, or -1. */
+static int prep_part_dup(const char *in, shortcut_fn shortcut, full_prep_fn full, char **out)
+{
+    struct buf b;
+    buf_init(&b);
+    if (prep_part(in, strlen(in), shortcut, full, &b) != 0) {
+        buf_free(&b);
+        *out = NULL;
+        return -1;
+    }
+    *out = buf_steal(&b);
+    return 0;
 }
 
 int jid_prep_node_full(const char *in, char **out)
@@ -100,12 +134,12 @@ int jid_prep_resource_full(const char *in, char **out)
 
 int jid_prep_node(const char *in, char **out)
 {
-    return prep_part(in, strlen(in), node_shortcut, jid_prep_node_full, out);
+    return prep_part_dup(in, node_shortcut, jid_prep_node_full, out);
 }
 
 int jid_prep_resource(const char *in, char **out)
 {
-    return prep_part(in, strlen(in), resource_shortcut, jid_prep_resource_full, out);
+    return prep_part_dup(in, resource_shortcut, jid_prep_resource_full, out);
 }
 
 /* "1.2.3.4" or "[v6]" in canonical form, malloc'd; NULL if `in` is neither. */
@@ -178,25 +212,24 @@ static bool has_reserved_label(const char *name)
  * its lower case. Labels that IDNA treats specially ("xn--" A-labels, "??--"
  * reserved), all-digit names (IPv4 literals) and anything not LDH take the
  * full path. */
-static char *domain_shortcut(const char *in, size_t len)
+static bool domain_shortcut(const char *in, size_t len, struct buf *out)
 {
     if (len > 0 && in[len - 1] == '.')
         len--;
     if (len == 0 || len > DNS_MAX_NAME)
-        return NULL;
+        return false;
+    size_t start = out->len;
+    append_lower(out, in, len);
+    const char *name = out->data + start;
     bool letter = false;
-    char *out = xstrndup(in, len);
-    for (size_t i = 0; i < len; i++) {
-        char c = out[i];
-        if (c >= 'A' && c <= 'Z')
-            out[i] = c = (char)(c - 'A' + 'a');
-        letter |= c >= 'a' && c <= 'z';
+    for (size_t i = 0; i < len; i++)
+        letter |= name[i] >= 'a' && name[i] <= 'z';
+    if (!letter || has_reserved_label(name) || !ascii_domain_ok(name)) {
+        out->len = start;
+        out->data[start] = '\0';
+        return false;
     }
-    if (!letter || has_reserved_label(out) || !ascii_domain_ok(out)) {
-        free(out);
-        return NULL;
-    }
-    return out;
+    return true;
 }
 
 int jid_prep_domain_full(const char *in, char **out)
@@ -236,7 +269,7 @@ int jid_prep_domain_full(const char *in, char **out)
 
 int jid_prep_domain(const char *in, char **out)
 {
-    return prep_part(in, strlen(in), domain_shortcut, jid_prep_domain_full, out);
+    return prep_part_dup(in, domain_shortcut, jid_prep_domain_full, out);
 }
 
 int jid_domain_to_ascii(const char *domain, char **out)
@@ -258,9 +291,10 @@ int jid_domain_to_ascii(const char *domain, char **out)
     return rc;
 }
 
-int jid_parse(const char *s, struct jid *out)
+int jid_parse_into(const char *s, struct jid *out, struct buf *storage)
 {
     memset(out, 0, sizeof *out);
+    buf_reset(storage);
     const char *slash = strchr(s, '/');
     size_t bare_len = slash ? (size_t)(slash - s) : strlen(s);
     const char *at = memchr(s, '@', bare_len);
@@ -268,15 +302,35 @@ int jid_parse(const char *s, struct jid *out)
     const char *domain_start = at ? at + 1 : s;
     size_t domain_len = bare_len - (size_t)(domain_start - s);
 
-    int rc = 0;
-    if (at && prep_part(s, (size_t)(at - s), node_shortcut, jid_prep_node_full, &out->node) != 0)
-        rc = -1;
-    if (rc == 0 && prep_part(domain_start, domain_len, domain_shortcut, jid_prep_domain_full, &out->domain) != 0)
-        rc = -1;
-    if (rc == 0 && slash && jid_prep_resource(slash + 1, &out->resource) != 0)
-        rc = -1;
-    if (rc != 0)
-        jid_clear(out);
+    /* offsets until the end: storage may move while it grows */
+    if (at && prep_part(s, (size_t)(at - s), node_shortcut, jid_prep_node_full, storage) != 0)
+        return -1;
+    size_t domain_at = storage->len;
+    if (prep_part(domain_start, domain_len, domain_shortcut, jid_prep_domain_full, storage) != 0)
+        return -1;
+    size_t resource_at = storage->len;
+    if (slash && prep_part(slash + 1, strlen(slash + 1), resource_shortcut,
+                           jid_prep_resource_full, storage) != 0)
+        return -1;
+    out->node = at ? storage->data : NULL;
+    out->domain = storage->data + domain_at;
+    out->resource = slash ? storage->data + resource_at : NULL;
+    return 0;
+}
+
+int jid_parse(const char *s, struct jid *out)
+{
+    struct buf storage;
+    buf_init(&storage);
+    struct jid view;
+    int rc = jid_parse_into(s, &view, &storage);
+    memset(out, 0, sizeof *out);
+    if (rc == 0) {
+        out->node = view.node ? xstrdup(view.node) : NULL;
+        out->domain = xstrdup(view.domain);
+        out->resource = view.resource ? xstrdup(view.resource) : NULL;
+    }
+    buf_free(&storage);
     return rc;
 }
 
@@ -288,13 +342,29 @@ void jid_clear(struct jid *j)
     memset(j, 0, sizeof *j);
 }
 
+void jid_append_bare(const struct jid *j, struct buf *out)
+{
+    if (j->node) {
+        buf_puts(out, j->node);
+        buf_append(out, "@", 1);
+    }
+    buf_puts(out, j->domain);
+}
+
+void jid_append_full(const struct jid *j, struct buf *out)
+{
+    jid_append_bare(j, out);
+    if (j->resource) {
+        buf_append(out, "/", 1);
+        buf_puts(out, j->resource);
+    }
+}
+
 char *jid_bare(const struct jid *j)
 {
     struct buf b;
     buf_init(&b);
-    if (j->node)
-        buf_printf(&b, "%s@", j->node);
-    buf_puts(&b, j->domain);
+    jid_append_bare(j, &b);
     return buf_steal(&b);
 }
 
@@ -302,10 +372,6 @@ char *jid_full(const struct jid *j)
 {
     struct buf b;
     buf_init(&b);
-    char *bare = jid_bare(j);
-    buf_puts(&b, bare);
-    free(bare);
-    if (j->resource)
-        buf_printf(&b, "/%s", j->resource);
+    jid_append_full(j, &b);
     return buf_steal(&b);
 }

@@ -4,9 +4,12 @@
  * kept in its Unicode lower-case form (U-labels), so "xn--bcher-kva.example"
  * and "BÜCHER.example" both prepare to "bücher.example"; jid_domain_to_ascii
  * gives the A-label form for DNS. Every function returning char * or filling
- * a struct jid hands the caller malloc'd strings (free / jid_clear). */
+ * a struct jid hands the caller malloc'd strings (free / jid_clear), except
+ * jid_parse_into, whose parts live in the caller's buffer. */
 #ifndef IMREF_JID_H
 #define IMREF_JID_H
+
+#include "buf.h"
 
 #define JID_MAX_PART 1023 /* bytes, before and after preparation */
 
@@ -23,6 +26,16 @@ int jid_parse(const char *s, struct jid *out);
 void jid_clear(struct jid *j);
 char *jid_bare(const struct jid *j); /* "node@domain" or "domain" */
 char *jid_full(const struct jid *j); /* bare + "/resource" when present */
+
+/* jid_parse without an allocation per part, for the routing hot path: the
+ * prepared parts are written to `storage` (emptied first; the caller owns
+ * it and may reuse it, its memory with it, from call to call) and `out`
+ * points into it. `out` stays valid until `storage` changes; never
+ * jid_clear it. 0, or -1 as jid_parse. */
+int jid_parse_into(const char *s, struct jid *out, struct buf *storage);
+/* Append what jid_bare / jid_full return to `out`. */
+void jid_append_bare(const struct jid *j, struct buf *out);
+void jid_append_full(const struct jid *j, struct buf *out);
 
 /* Each prepares one part: 0 with *out malloc'd, or -1 with *out NULL.
  * Nodeprep refuses unassigned code points (accounts are stored strings);

@@ -86,14 +86,20 @@ enum bare_message_plan router_plan_bare_message(const char *type, bool has_body,
 /* Message delivery to a local bare JID (IM-1): the available resources of
  * highest non-negative priority, else offline storage for chat/normal with a
  * body. `sender` (may be NULL) gets the error if the store is full. */
-static void router_deliver_message_bare(struct server *srv, struct session *sender, const char *bare,
+/* Resources of one account on the stack; more than this many take the heap. */
+#define CANDIDATES_ON_STACK 16
+
+static void router_deliver_message_bare(struct server *srv, struct session *sender, const struct jid *to,
                                  xnode *msg)
 {
-    struct session *list = sessions_of(srv->sessions, bare);
+    struct session *list = sessions_of_account(srv->sessions, to->node, to->domain);
     size_t n = 0;
     for (struct session *s = list; s; s = s->next) n++;
-    struct route_candidate *res = xcalloc(n, sizeof *res);
-    bool *deliver = xcalloc(n, sizeof *deliver);
+    struct route_candidate res_stack[CANDIDATES_ON_STACK] = { { 0 } };
+    bool deliver_stack[CANDIDATES_ON_STACK] = { 0 };
+    bool on_heap = n > CANDIDATES_ON_STACK;
+    struct route_candidate *res = on_heap ? xcalloc(n, sizeof *res) : res_stack;
+    bool *deliver = on_heap ? xcalloc(n, sizeof *deliver) : deliver_stack;
     size_t i = 0;
     for (struct session *s = list; s; s = s->next, i++)
         res[i] = (struct route_candidate){ .available = s->available, .priority = s->priority };
@@ -102,10 +108,14 @@ static void router_deliver_message_bare(struct server *srv, struct session *send
     i = 0;
     for (struct session *s = list; s && plan == PLAN_DELIVER; s = s->next, i++)
         if (deliver[i]) router_send(s, msg);
-    free(res);
-    free(deliver);
+    if (on_heap) {
+        free(res);
+        free(deliver);
+    }
     if (plan != PLAN_OFFLINE) return;
+    char *bare = jid_bare(to);
     int r = offline_store(srv, bare, msg);
+    free(bare);
     if (r != 0 && sender)
         router_bounce(srv, sender, msg, r > 0 ? "wait" : "cancel",
                       r > 0 ? "service-unavailable" : "internal-server-error",
@@ -129,20 +139,16 @@ static void deliver_message(struct server *srv, struct session *from, bool from_
         if (from_local) s2s_send(srv, msg);                /* S2S-4 */
         return;
     }
-    char *bare = jid_bare(to);
     if (to->resource) {
-        char *full = jid_full(to);
-        struct session *target = sessions_find(srv->sessions, full);
-        free(full);
+        struct session *target = sessions_find_resource(srv->sessions, to->node, to->domain, to->resource);
         if (target) {
             router_send(target, msg);
         } else if (type_is(msg, "chat") || type_is(msg, "normal")) {
-            router_deliver_message_bare(srv, from, bare, msg);   /* RFC 6121 §8.5.3.2.1 */
+            router_deliver_message_bare(srv, from, to, msg);   /* RFC 6121 §8.5.3.2.1 */
         }
     } else {
-        router_deliver_message_bare(srv, from, bare, msg);
+        router_deliver_message_bare(srv, from, to, msg);
     }
-    free(bare);
 }
 
 /* ARCH-1: a message with a body goes through the archive when it is on. */
@@ -260,9 +266,7 @@ static void route_iq_to_local(struct server *srv, struct session *from, xnode *i
         free(bare);
         return;
     }
-    char *full = jid_full(to);
-    struct session *target = sessions_find(srv->sessions, full);
-    free(full);
+    struct session *target = sessions_find_resource(srv->sessions, to->node, to->domain, to->resource);
     if (target) router_send(target, iq);
     else if (iq_is_request(iq)) router_bounce(srv, from, iq, "cancel", "service-unavailable", NULL);
 }
@@ -312,22 +316,28 @@ static bool domain_check(struct server *srv, struct session *from, const xnode *
     return false;
 }
 
-void router_route(struct server *srv, struct session *from, xnode *st)
+/* Memory router_route reuses from stanza to stanza: the prepared 'to' (its
+ * parts, and as text). Nothing routing calls routes another client stanza
+ * today; should a call ever re-enter, it gets buffers of its own. */
+static struct buf reused_parts, reused_text;
+static bool routing;
+
+static void route_prepared(struct server *srv, struct session *from, xnode *st, struct buf *to_parts,
+                           struct buf *to_text)
 {
     /* RFC 6120 §8.1.2.1: the server stamps the sender's full JID. */
     xnode_set_attr(st, "from", from->full_jid);
     const char *to_attr = xnode_attr(st, "to");
     struct jid to = { 0 };
     bool has_to = to_attr != NULL;
-    if (has_to && jid_parse(to_attr, &to) < 0) {
+    if (has_to && jid_parse_into(to_attr, &to, to_parts) < 0) {
         router_bounce(srv, from, st, "modify", "jid-malformed", NULL);      /* BIND-3 */
-        xnode_free(st);
         return;
     }
     if (has_to) {
-        char *norm = jid_full(&to);
-        xnode_set_attr(st, "to", norm);
-        free(norm);
+        buf_reset(to_text);
+        jid_append_full(&to, to_text);
+        if (strcmp(to_text->data, to_attr) != 0) xnode_set_attr(st, "to", to_text->data);
     }
     if (has_to && !domain_check(srv, from, st, &to)) {
         /* refused: nothing more */
@@ -335,15 +345,29 @@ void router_route(struct server *srv, struct session *from, xnode *st)
         presence_outbound(srv, from, st, has_to ? &to : NULL);
     } else if (strcmp(st->name, "message") == 0) {
         if (!has_to) {
-            jid_clear(&to);
-            jid_parse(from->bare_jid, &to);
+            jid_parse_into(from->bare_jid, &to, to_parts);
             xnode_set_attr(st, "to", from->bare_jid);
         }
         route_message(srv, from, st, &to);
     } else {
         route_iq(srv, from, st, has_to ? &to : NULL);
     }
-    jid_clear(&to);
+}
+
+void router_route(struct server *srv, struct session *from, xnode *st)
+{
+    if (!routing) {
+        routing = true;
+        route_prepared(srv, from, st, &reused_parts, &reused_text);
+        routing = false;
+    } else {
+        struct buf parts, text;
+        buf_init(&parts);
+        buf_init(&text);
+        route_prepared(srv, from, st, &parts, &text);
+        buf_free(&parts);
+        buf_free(&text);
+    }
     xnode_free(st);
 }
 
@@ -379,12 +403,10 @@ void router_deliver_local(struct server *srv, xnode *st)
     struct jid to = { 0 };
     const char *t = xnode_attr(st, "to");
     if (t && jid_parse(t, &to) == 0 && server_hosts_domain(srv, to.domain) && to.node) {
-        char *full = jid_full(&to), *bare = jid_bare(&to);
-        struct session *target = to.resource ? sessions_find(srv->sessions, full) : NULL;
+        struct session *target =
+            to.resource ? sessions_find_resource(srv->sessions, to.node, to.domain, to.resource) : NULL;
         if (target) router_send(target, st);
-        else if (strcmp(st->name, "message") == 0) router_deliver_message_bare(srv, NULL, bare, st);
-        free(full);
-        free(bare);
+        else if (strcmp(st->name, "message") == 0) router_deliver_message_bare(srv, NULL, &to, st);
     }
     jid_clear(&to);
     xnode_free(st);

@@ -18,11 +18,42 @@ struct sessions {
     size_t n_buckets, n_accounts;
 };
 
-static uint64_t hash_str(const char *s)
+#define FNV_OFFSET 1469598103934665603ULL
+
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;   /* FNV-1a */
     return h;
+}
+
+/* An account's key "node@domain", given as its two parts (not NUL-terminated). */
+struct bare_key {
+    const char *node, *domain;
+    size_t node_len, domain_len;
+};
+
+static uint64_t hash_key(const struct bare_key *k)
+{
+    uint64_t h = hash_bytes(FNV_OFFSET, k->node, k->node_len);
+    h = hash_bytes(h, "@", 1);
+    return hash_bytes(h, k->domain, k->domain_len);
+}
+
+static bool key_matches(const char *bare_jid, const struct bare_key *k)
+{
+    return strncmp(bare_jid, k->node, k->node_len) == 0 && bare_jid[k->node_len] == '@' &&
+           strncmp(bare_jid + k->node_len + 1, k->domain, k->domain_len) == 0 &&
+           bare_jid[k->node_len + 1 + k->domain_len] == '\0';
+}
+
+/* The key of "node@domain" (up to `end`, or the NUL); no '@': an empty node,
+ * which no account has. */
+static struct bare_key key_of(const char *bare, const char *end)
+{
+    size_t len = end ? (size_t)(end - bare) : strlen(bare);
+    const char *at = memchr(bare, '@', len);
+    if (!at) return (struct bare_key){ "", bare, 0, len };
+    return (struct bare_key){ bare, at + 1, (size_t)(at - bare), len - (size_t)(at + 1 - bare) };
 }
 
 static void session_destroy(struct session *s)
@@ -63,11 +94,17 @@ void sessions_free(struct sessions *reg)
     free(reg);
 }
 
+static struct account **key_slot(const struct sessions *reg, const struct bare_key *k)
+{
+    struct account **pp = &reg->buckets[hash_key(k) % reg->n_buckets];
+    while (*pp && !key_matches((*pp)->bare_jid, k)) pp = &(*pp)->next;
+    return pp;
+}
+
 static struct account **account_slot(const struct sessions *reg, const char *bare)
 {
-    struct account **pp = &reg->buckets[hash_str(bare) % reg->n_buckets];
-    while (*pp && strcmp((*pp)->bare_jid, bare) != 0) pp = &(*pp)->next;
-    return pp;
+    struct bare_key k = key_of(bare, NULL);
+    return key_slot(reg, &k);
 }
 
 static void grow(struct sessions *reg)
@@ -78,7 +115,8 @@ static void grow(struct sessions *reg)
         struct account *a = reg->buckets[i];
         while (a) {
             struct account *next = a->next;
-            size_t k = hash_str(a->bare_jid) % n;
+            struct bare_key key = key_of(a->bare_jid, NULL);
+            size_t k = hash_key(&key) % n;
             a->next = b[k];
             b[k] = a;
             a = next;
@@ -89,10 +127,29 @@ static void grow(struct sessions *reg)
     reg->n_buckets = n;
 }
 
+static struct session *resources_of(const struct sessions *reg, const struct bare_key *k)
+{
+    struct account *a = *key_slot(reg, k);
+    return a ? a->resources : NULL;
+}
+
+static struct session *resource_named(struct session *list, const char *resource)
+{
+    for (struct session *s = list; s; s = s->next)
+        if (strcmp(s->resource, resource) == 0) return s;
+    return NULL;
+}
+
 struct session *sessions_of(const struct sessions *reg, const char *bare_jid)
 {
-    struct account *a = *account_slot(reg, bare_jid);
-    return a ? a->resources : NULL;
+    struct bare_key k = key_of(bare_jid, NULL);
+    return resources_of(reg, &k);
+}
+
+struct session *sessions_of_account(const struct sessions *reg, const char *node, const char *domain)
+{
+    struct bare_key k = { node, domain, strlen(node), strlen(domain) };
+    return resources_of(reg, &k);
 }
 
 size_t sessions_count_of(const struct sessions *reg, const char *bare_jid)
@@ -106,12 +163,14 @@ struct session *sessions_find(const struct sessions *reg, const char *full_jid)
 {
     const char *slash = strchr(full_jid, '/');
     if (!slash) return NULL;
-    char *bare = xstrndup(full_jid, (size_t)(slash - full_jid));
-    struct session *s = sessions_of(reg, bare);
-    free(bare);
-    for (; s; s = s->next)
-        if (strcmp(s->resource, slash + 1) == 0) return s;
-    return NULL;
+    struct bare_key k = key_of(full_jid, slash);
+    return resource_named(resources_of(reg, &k), slash + 1);
+}
+
+struct session *sessions_find_resource(const struct sessions *reg, const char *node,
+                                       const char *domain, const char *resource)
+{
+    return resource_named(sessions_of_account(reg, node, domain), resource);
 }
 
 struct session *sessions_add(struct sessions *reg, struct c2s *c2s, const char *node,

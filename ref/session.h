@@ -37,6 +37,11 @@ void sessions_remove(struct sessions *reg, struct session *s);
 /* The account's resources (a list through ->next), NULL if none. */
 struct session *sessions_of(const struct sessions *reg, const char *bare_jid);
 struct session *sessions_find(const struct sessions *reg, const char *full_jid);
+/* The same two lookups by prepared parts, building no string (the routing
+ * hot path). */
+struct session *sessions_of_account(const struct sessions *reg, const char *node, const char *domain);
+struct session *sessions_find_resource(const struct sessions *reg, const char *node,
+                                       const char *domain, const char *resource);
 size_t sessions_count_of(const struct sessions *reg, const char *bare_jid);
 
 void session_set_presence(struct session *s, const xnode *presence);  /* copies */

@@ -3,7 +3,8 @@
  * string of the tree is allocated there and freed at once by xnode_free(root).
  * Nodes of one tree never point into another; to keep part of a tree past
  * its root's life, xnode_copy it. Names are local names; `ns` is the
- * namespace URI (NULL: inherit the parent's). */
+ * namespace URI (NULL: inherit the parent's). Freed arena memory is kept
+ * in a small process-wide pool for the next trees (not thread-safe). */
 #ifndef IMREF_XNODE_H
 #define IMREF_XNODE_H
 

@@ -241,6 +241,50 @@ static void test_parts_absent_bind3(void **state)
     jid_clear(&j);
 }
 
+static void assert_same_part(const char *a, const char *b)
+{
+    if (!a || !b) assert_ptr_equal(a, b);
+    else assert_string_equal(a, b);
+}
+
+/* BIND-3: jid_parse_into prepares exactly as jid_parse does, into one
+ * storage buffer reused from call to call (valid and invalid JIDs mixed, so
+ * a failure leaves nothing behind for the next call). */
+static void test_parse_into_matches_parse_bind3(void **state)
+{
+    (void)state;
+    struct buf storage;
+    buf_init(&storage);
+    size_t n_valid = sizeof valid_cases / sizeof valid_cases[0];
+    size_t n_invalid = sizeof invalid_cases / sizeof invalid_cases[0];
+    for (size_t i = 0; i < n_valid + n_invalid; i++) {
+        const char *in = i < n_valid ? valid_cases[i].in : invalid_cases[i - n_valid];
+        struct jid owned, view;
+        int rc_owned = jid_parse(in, &owned);
+        memset(&view, 0x55, sizeof view);
+        int rc_view = jid_parse_into(in, &view, &storage);
+        assert_int_equal(rc_view, rc_owned);
+        assert_same_part(view.node, owned.node);
+        assert_same_part(view.domain, owned.domain);
+        assert_same_part(view.resource, owned.resource);
+        if (rc_view == 0) {
+            struct buf text;
+            buf_init(&text);
+            buf_puts(&text, "<");
+            jid_append_full(&view, &text);
+            buf_puts(&text, "|");
+            jid_append_bare(&view, &text);
+            char *expected = NULL;
+            assert_true(asprintf(&expected, "<%s|%s", valid_cases[i].full, valid_cases[i].bare) > 0);
+            assert_string_equal(text.data, expected);
+            free(expected);
+            buf_free(&text);
+        }
+        jid_clear(&owned);
+    }
+    buf_free(&storage);
+}
+
 /* The ASCII shortcuts of jid_prep_* (BIND-3) give exactly what the full
  * stringprep / IDNA path gives. */
 static void same_as_full(const char *in, int (*prep)(const char *, char **),
@@ -311,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_domain_label_lengths_bind3),
         cmocka_unit_test(test_domain_to_ascii_bind3),
         cmocka_unit_test(test_parts_absent_bind3),
+        cmocka_unit_test(test_parse_into_matches_parse_bind3),
         cmocka_unit_test(test_ascii_shortcuts_match_full_path_bind3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

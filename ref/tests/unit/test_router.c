@@ -73,6 +73,16 @@ static void test_session_registry(void **state)
     assert_ptr_equal(sessions_find(reg, "alice@example.com/laptop"), b);
     assert_null(sessions_find(reg, "alice@example.com"));
     assert_int_equal(sessions_count_of(reg, "alice@example.com"), 2);
+    /* the same lookups by parts, as routing makes them */
+    assert_ptr_equal(sessions_of_account(reg, "alice", "example.com"), a);
+    assert_ptr_equal(sessions_find_resource(reg, "alice", "example.com", "laptop"), b);
+    assert_null(sessions_find_resource(reg, "alice", "example.com", "lap"));
+    assert_null(sessions_of_account(reg, "alic", "example.com"));
+    assert_null(sessions_of_account(reg, "alice", "example.co"));
+    assert_null(sessions_of_account(reg, "alice@example.com", ""));
+    assert_null(sessions_of(reg, "alice"));
+    assert_null(sessions_of(reg, "alice@example.com@x"));
+    assert_null(sessions_find(reg, "alice@example.co/phone"));
     session_add_directed(a, "bob@example.com");
     session_add_directed(a, "bob@example.com");
     assert_int_equal(a->n_directed, 1);
@@ -88,6 +98,13 @@ static void test_session_registry(void **state)
     }
     assert_non_null(sessions_find(reg, "u2999@example.com/r"));
     assert_non_null(sessions_find(reg, "u0@example.com/r"));
+    for (int i = 0; i < 3000; i += 7) {
+        snprintf(node, sizeof node, "u%d", i);
+        struct session *s = sessions_find_resource(reg, node, "example.com", "r");
+        assert_non_null(s);
+        assert_ptr_equal(sessions_of_account(reg, node, "example.com"), s);
+        assert_string_equal(s->node, node);
+    }
     sessions_free(reg);
 }
 

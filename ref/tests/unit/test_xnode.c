@@ -157,10 +157,87 @@ static void test_serialize_control_whitespace(void **state)
     xnode_free(m);
 }
 
+/* XML-1: every byte escapes as it should wherever it stands (the escaper
+ * scans four bytes a step), checked against a byte-by-byte reference. */
+static const char *reference_escape(char c)
+{
+    switch (c) {
+    case '&': return "&amp;";
+    case '<': return "&lt;";
+    case '>': return "&gt;";
+    case '"': return "&quot;";
+    case '\'': return "&apos;";
+    case '\r': return "&#13;";
+    case '\n': return "&#10;";
+    case '\t': return "&#9;";
+    default: return NULL;
+    }
+}
+
+static void test_escape_every_byte_every_position(void **state)
+{
+    (void)state;
+    char in[9];
+    struct buf got, want;
+    buf_init(&got);
+    buf_init(&want);
+    for (int c = 1; c < 256; c++) {
+        for (size_t len = 1; len <= sizeof in; len++) {
+            for (size_t pos = 0; pos < len; pos++) {
+                memset(in, 'x', sizeof in);
+                in[pos] = (char)c;
+                in[len - 1] = len > 1 && pos != len - 1 ? '&' : in[len - 1];
+                buf_reset(&got);
+                buf_reset(&want);
+                buf_append_xml_escaped(&got, in, len);
+                for (size_t i = 0; i < len; i++) {
+                    const char *rep = reference_escape(in[i]);
+                    if (rep) buf_puts(&want, rep);
+                    else buf_append(&want, &in[i], 1);
+                }
+                assert_int_equal(got.len, want.len);
+                assert_memory_equal(got.data, want.data, want.len);
+            }
+        }
+    }
+    buf_free(&got);
+    buf_free(&want);
+}
+
+/* A freed tree's memory serves the next tree (the pool), and a reused
+ * arena starts empty. XML-4: big trees still free all they took. */
+static void test_freed_arena_reused(void **state)
+{
+    (void)state;
+    xnode *a = xnode_new("message", "jabber:client");
+    xnode_set_attr(a, "to", "bob@example.com");
+    xnode_add_text(xnode_add_child(a, "body", NULL), "hi", 2);
+    xnode_free(a);
+    xnode *b = xnode_new("iq", NULL);
+#if !defined(__SANITIZE_ADDRESS__)   /* ASan builds keep no pool */
+    assert_ptr_equal(a, b);
+#endif
+    assert_string_equal(b->name, "iq");
+    assert_null(b->ns);
+    assert_null(b->attrs);
+    assert_null(b->children);
+    assert_null(xnode_attr(b, "to"));
+    /* a big tree spans several chunks; freeing it and building again works */
+    for (int round = 0; round < 3; round++) {
+        xnode *big = xnode_new("query", NULL);
+        for (int i = 0; i < 2000; i++) xnode_set_attr(xnode_add_child(big, "item", NULL), "n", "v");
+        assert_int_equal(xnode_count_children(big), 2000);
+        xnode_free(big);
+    }
+    xnode_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serialize_control_whitespace),
+        cmocka_unit_test(test_escape_every_byte_every_position),
+        cmocka_unit_test(test_freed_arena_reused),
         cmocka_unit_test(test_buf_escape_and_consume),
         cmocka_unit_test(test_serialize_namespaces),
         cmocka_unit_test(test_attributes_replace_remove_and_xml_lang),
