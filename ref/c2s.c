@@ -1,5 +1,6 @@
 #include "c2s.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +25,20 @@
 
 #define MAX_SASL_FAILURES 5
 #define CLOSE_DRAIN_SECONDS 5.0
+/* A bound stream silent this long (at most half the IdleTimeout) gives back
+ * its parser and its write queue's storage until it speaks again. */
+#define REST_AFTER_SECONDS 1.0
+/* What resting streams free lies inside glibc's heap, between long-lived
+ * blocks, still counted against the process: this long after the first
+ * such release, malloc_trim gives the whole free pages back to the system. */
+#define TRIM_AFTER_SECONDS 1.0
 
 enum restart { RESTART_NONE, RESTART_AFTER_TLS, RESTART_AFTER_SASL };
+
+/* The idle timer of a bound stream: after the last bytes received it
+ * fires at the rest delay, then at the IdleTimeout (a ping, XML-4), then
+ * at the PingTimeout. */
+enum idle_phase { IDLE_ACTIVE, IDLE_RESTING, IDLE_PINGED };
 
 struct c2s {
     struct server *srv;
@@ -48,7 +61,7 @@ struct c2s {
     size_t cb_unique_len, cb_exporter_len;
     ev_timer negotiation_timer;
     ev_timer idle_timer;
-    bool ping_outstanding;
+    enum idle_phase idle;
     struct c2s *prev, *next;   /* every live stream, for shutdown */
 };
 
@@ -503,7 +516,7 @@ static void c2s_iq_error(struct c2s *c, const xnode *iq, const char *type, const
     xnode_free(r);
 }
 
-static void c2s_start_idle_timer(struct c2s *c);
+static void c2s_restart_idle_timer(struct c2s *c);
 
 static void c2s_handle_bind(struct c2s *c, const xnode *iq, const xnode *bind)
 {
@@ -548,7 +561,7 @@ static void c2s_handle_bind(struct c2s *c, const xnode *iq, const xnode *bind)
     c2s_iq_reply(c, iq, b);
     xnode_free(b);
     ev_timer_stop(c->srv->loop, &c->negotiation_timer);
-    c2s_start_idle_timer(c);
+    c2s_restart_idle_timer(c);
 }
 
 /* ---- stanzas ----------------------------------------------------------- */
@@ -649,11 +662,7 @@ static void c2s_set_limits(struct c2s *c)
 static void c2s_on_read(void *owner, const char *data, size_t len)
 {
     struct c2s *c = owner;
-    if (c->session) {
-        c->ping_outstanding = false;
-        c->idle_timer.repeat = c->srv->cfg->limits.idle_timeout;
-        ev_timer_again(c->srv->loop, &c->idle_timer);
-    }
+    if (c->session) c2s_restart_idle_timer(c);
     while (len > 0 && !c->closing) {
         size_t used = len;
         enum xmlstream_status st = xmlstream_feed(c->xs, data, len, &used);
@@ -677,15 +686,48 @@ static void c2s_on_negotiation_timeout(struct ev_loop *loop, ev_timer *w, int re
     c2s_stream_error(w->data, "connection-timeout", "negotiation took too long");
 }
 
+static double c2s_rest_delay(const struct c2s *c)
+{
+    double idle = c->srv->cfg->limits.idle_timeout;
+    return idle < 2 * REST_AFTER_SECONDS ? idle / 2 : REST_AFTER_SECONDS;
+}
+
+static void c2s_on_trim(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    malloc_trim(0);
+}
+
+static void c2s_trim_heap_soon(struct ev_loop *loop)
+{
+    static ev_timer trim;
+    if (ev_is_active(&trim)) return;
+    ev_timer_init(&trim, c2s_on_trim, TRIM_AFTER_SECONDS, 0.);
+    ev_timer_start(loop, &trim);
+}
+
+/* The stream is quiet: free what it only needs while stanzas arrive. */
+static void c2s_rest(struct c2s *c, ev_timer *w)
+{
+    c->idle = IDLE_RESTING;
+    if (xmlstream_release_idle(c->xs)) c2s_trim_heap_soon(c->srv->loop);
+    conn_release_idle(c->conn);
+    w->repeat = c->srv->cfg->limits.idle_timeout - c2s_rest_delay(c);
+    ev_timer_again(c->srv->loop, w);
+}
+
 static void c2s_on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct c2s *c = w->data;
-    if (c->ping_outstanding) {
+    if (c->idle == IDLE_ACTIVE) {
+        c2s_rest(c, w);
+        return;
+    }
+    if (c->idle == IDLE_PINGED) {
         c2s_stream_error(c, "connection-timeout", "no answer to ping");
         return;
     }
     /* XML-4: a silent stream gets an XEP-0199 ping, then PingTimeout to answer. */
-    c->ping_outstanding = true;
+    c->idle = IDLE_PINGED;
     char id[48];
     server_new_id(c->srv, id, sizeof id);
     struct buf p;
@@ -699,11 +741,10 @@ static void c2s_on_idle(struct ev_loop *loop, ev_timer *w, int revents)
     ev_timer_again(loop, w);
 }
 
-static void c2s_start_idle_timer(struct c2s *c)
+static void c2s_restart_idle_timer(struct c2s *c)
 {
-    ev_init(&c->idle_timer, c2s_on_idle);
-    c->idle_timer.data = c;
-    c->idle_timer.repeat = c->srv->cfg->limits.idle_timeout;
+    c->idle = IDLE_ACTIVE;
+    c->idle_timer.repeat = c2s_rest_delay(c);
     ev_timer_again(c->srv->loop, &c->idle_timer);
 }
 

@@ -15,6 +15,9 @@
 /* Queued output is written once per loop iteration (see struct flusher),
  * or at once when this much is queued: a full TLS record. */
 #define FLUSH_NOW_BYTES 16384
+/* A drained write queue keeps at most this much storage (a burst, e.g. a
+ * roster, does not stay allocated); conn_release_idle frees the rest. */
+#define OUT_KEEP_BYTES 4096
 
 enum conn_state { CONN_OPEN, CONN_TLS_PENDING, CONN_TLS_HANDSHAKE, CONN_DRAINING, CONN_DEAD };
 
@@ -292,6 +295,7 @@ static void conn_flush(struct conn *c)
         }
         buf_consume(&c->out, (size_t)n);
     }
+    if (c->out.cap > OUT_KEEP_BYTES) buf_free(&c->out);
     want_write(c, c->ssl_wants_write);
     conn_after_drain(c);
 }
@@ -441,6 +445,11 @@ void conn_start_tls(struct conn *c, SSL *ssl)
     c->state = CONN_TLS_PENDING;
     ev_io_stop(c->loop, &c->read_watcher);
     conn_flush(c);
+}
+
+void conn_release_idle(struct conn *c)
+{
+    if (c->out.len == 0) buf_free(&c->out);
 }
 
 void conn_close_after_flush(struct conn *c, double max_wait)

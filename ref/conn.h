@@ -51,6 +51,9 @@ void conn_write_force(struct conn *c, const char *data, size_t len);
 /* STARTTLS: stop reading now; once the queue has drained (the <proceed/>),
  * start a server handshake with `ssl` (ownership passes). */
 void conn_start_tls(struct conn *c, SSL *ssl);
+/* An idle connection frees its empty write queue's storage (the next
+ * write allocates again). */
+void conn_release_idle(struct conn *c);
 /* Closes after the queue drains, or after `max_wait` seconds (XML-6). */
 void conn_close_after_flush(struct conn *c, double max_wait);
 /* Closes now, dropping what is queued. */

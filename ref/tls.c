@@ -78,8 +78,11 @@ static SSL_CTX *new_ctx(const char *cert_file, const char *key_file, struct buf 
                              SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_CLIENT_RENEGOTIATION |
                                SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION | SSL_OP_NO_TICKET);
-    /* idle sessions keep no TLS record buffers (about 34 KiB each) */
-    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    /* idle sessions keep no TLS record buffers (about 34 KiB each); the
+     * certificate file holds the whole chain, which is sent as it is (no
+     * search of the trust store, a directory scan, on every handshake) */
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                          SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT,
                                    sizeof SESSION_ID_CONTEXT - 1);
     if (SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
@@ -211,7 +214,8 @@ int tls_server_set_peer_ca(struct tls_server *ts, const char *ca_file, struct bu
     }
     SSL_CTX_set_min_proto_version(client, TLS1_2_VERSION);
     SSL_CTX_set_options(client, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-    SSL_CTX_set_mode(client, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(client, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                             SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
     int rc = load_peer_ca(client, ca_file, err);
     for (size_t i = 0; rc == 0 && i < ts->n_domains; i++) rc = load_peer_ca(ts->domains[i].ctx, ca_file, err);
     if (rc == 0) rc = load_peer_ca(ts->default_ctx, ca_file, err);

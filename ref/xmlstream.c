@@ -451,6 +451,18 @@ static void start_parser(xmlstream *xs)
     buf_reset(&xs->header_decls);
 }
 
+/* A fresh parser that continues the stream between stanzas: it first reads
+ * the synthetic header (after a pause, or after xmlstream_release_idle). */
+static void prime_parser(xmlstream *xs)
+{
+    start_parser(xs);
+    xs->state = ST_PRIMING;
+    size_t len = strlen(xs->prime);
+    xs->fed = xs->mark = len;
+    if (XML_Parse(xs->parser, xs->prime, (int)len, XML_FALSE) != XML_STATUS_OK)
+        fail(xs, "internal-server-error", "the stream parser cannot resume");
+}
+
 /* expat cannot un-read the bytes it was given after the event that paused,
  * so a pause ends the parser; a fresh one reads the synthetic header and
  * then continues from exactly the byte after that event. */
@@ -461,12 +473,7 @@ static void resume_after_pause(xmlstream *xs)
         xs->state = ST_CLOSING;      /* the halt swallowed the header's own end */
         return;
     }
-    start_parser(xs);
-    xs->state = ST_PRIMING;
-    size_t len = strlen(xs->prime);
-    xs->fed = xs->mark = len;
-    if (XML_Parse(xs->parser, xs->prime, (int)len, XML_FALSE) != XML_STATUS_OK)
-        fail(xs, "internal-server-error", "the stream parser cannot resume");
+    prime_parser(xs);
 }
 
 xmlstream *xmlstream_new(const struct xmlstream_callbacks *cb, void *ctx,
@@ -494,6 +501,17 @@ void xmlstream_free(xmlstream *xs)
     free(xs->prime);
     free(xs->content_ns);
     free(xs);
+}
+
+bool xmlstream_release_idle(xmlstream *xs)
+{
+    if (!xs->parser || xs->state != ST_STREAM || xs->stanza || xs->fed != xs->mark) return false;
+    XML_ParserFree(xs->parser);
+    xs->parser = NULL;
+    buf_free(&xs->text);
+    buf_free(&xs->name);
+    buf_free(&xs->header_decls);
+    return true;
 }
 
 void xmlstream_set_limits(xmlstream *xs, const struct xmlstream_limits *limits)
@@ -542,6 +560,7 @@ static bool starts_utf16(const xmlstream *xs, const char *chunk, size_t len)
 enum xmlstream_status xmlstream_feed(xmlstream *xs, const char *data, size_t len,
                                      size_t *consumed)
 {
+    if (!xs->parser) prime_parser(xs);   /* released while idle */
     const uint64_t start = xs->fed;
     size_t handed = 0;
     enum xmlstream_status status;

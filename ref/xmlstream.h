@@ -7,6 +7,7 @@
 #ifndef IMREF_XMLSTREAM_H
 #define IMREF_XMLSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -70,6 +71,12 @@ void xmlstream_pause(xmlstream *xs);
 /* Stream restart (RFC 6120 4.3.3): a fresh parser; the next bytes begin a
  * new stream (optional XML declaration, then the header). Not from a callback. */
 void xmlstream_restart(xmlstream *xs);
+/* An idle stream (inside the stream, between stanzas, no byte of the next
+ * one received) gives back its expat parser and scratch buffers; the next
+ * xmlstream_feed continues the stream with a fresh parser, as after a
+ * pause. Returns whether it did (false mid-stanza, before the header, after
+ * the close or an error, or when already released). Not from a callback. */
+bool xmlstream_release_idle(xmlstream *xs);
 /* The default namespace declared on the stream header ("jabber:client" or
  * "jabber:server"), NULL before the header. Borrowed. */
 const char *xmlstream_content_ns(const xmlstream *xs);

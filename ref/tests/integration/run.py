@@ -35,6 +35,7 @@ import test_check     # noqa: F401
 import test_s2s       # noqa: F401
 import test_archive   # noqa: F401
 import test_abuse     # noqa: F401
+import test_idle      # noqa: F401
 
 
 class Reporter:

@@ -227,6 +227,24 @@ static void test_idle_session_releases_buffers(void **state)
     link_close(&l);
 }
 
+/* Issue "Performance": the server sends its certificate file's chain as
+ * it is, without searching the trust store (with the default paths, a scan
+ * of the system's CA directory) on every handshake. */
+static void test_chain_sent_as_configured(void **state)
+{
+    struct fixture *f = *state;
+    struct buf err;
+    buf_init(&err);
+    assert_int_equal(tls_server_set_peer_ca(f->ts, NULL, &err), 0);
+    buf_free(&err);
+    struct link l;
+    link_open(&l, f->ts, TLS1_2_VERSION, TLS1_3_VERSION, "a.example", NULL);
+    assert_true(link_handshake(&l));
+    assert_true(SSL_get_mode(l.server) & SSL_MODE_NO_AUTO_CHAIN);
+    assert_int_equal(sk_X509_num(SSL_get_peer_cert_chain(l.client)), 1);
+    link_close(&l);
+}
+
 /* SEC-1: TLS 1.1 (and older) refused; the same client allowing 1.2 gets in. */
 static void test_tls11_refused_SEC_1(void **state)
 {
@@ -407,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_sni_selects_certificate_SEC_1),
         cmocka_unit_test(test_tls13_no_compression_SEC_1),
         cmocka_unit_test(test_idle_session_releases_buffers),
+        cmocka_unit_test(test_chain_sent_as_configured),
         cmocka_unit_test(test_tls11_refused_SEC_1),
         cmocka_unit_test(test_tls12_renegotiation_refused_SEC_1),
         cmocka_unit_test(test_tls_exporter_tls13_AUTH_1),

@@ -646,6 +646,84 @@ static char *stanza_of_size(size_t size)
     return s;
 }
 
+/* XML-1: an idle stream gives its parser back between stanzas (and only
+ * there); cut anywhere, released where it may, the stream gives the same
+ * events, byte by byte as well. */
+static void test_release_idle_same_events(void **state)
+{
+    (void)state;
+    size_t len;
+    char *in = client_stream(&len);
+    size_t close_at = len - strlen("</stream:stream>");
+    for (size_t cut = 0; cut <= len; cut++) {
+        struct rec r;
+        rec_init(&r, &big_limits);
+        assert_int_equal(feed_pieces(&r, in, cut, 0, NULL), XS_OK);
+        bool between = false;
+        for (size_t k = 0; k < N_EVENTS; k++) between |= cut == event_end_offset(k);
+        bool released = xmlstream_release_idle(r.xs);
+        if (between) assert_true(released);
+        if (cut == 0 || cut == len) assert_false(released);
+        if (released) assert_false(xmlstream_release_idle(r.xs));   /* already */
+        assert_int_equal(feed_pieces(&r, in + cut, len - cut, 0, NULL), XS_OK);
+        assert_string_equal(log_of(&r), client_expected);
+        rec_free(&r);
+    }
+    struct rec r;
+    rec_init(&r, &big_limits);
+    unsigned releases = 0;
+    for (size_t i = 0; i < len; i++) {
+        assert_int_equal(xmlstream_feed(r.xs, in + i, 1, NULL), XS_OK);
+        if (i + 1 < close_at && xmlstream_release_idle(r.xs)) releases++;
+    }
+    assert_string_equal(log_of(&r), client_expected);
+    assert_true(releases >= N_EVENTS);
+    rec_free(&r);
+    free(in);
+}
+
+/* XML-1: a released s2s stream keeps its header's prefix and namespaces. */
+static void test_release_idle_keeps_header_namespaces(void **state)
+{
+    (void)state;
+    const char header[] = "<s:stream xmlns='jabber:server' xmlns:s='http://etherx.jabber.org/streams'"
+        " xmlns:db='jabber:server:dialback' version='1.0'>";
+    const char rest[] = "<db:result from='b.example'>k</db:result></s:stream>";
+    struct rec r;
+    rec_init(&r, &big_limits);
+    assert_int_equal(feed_pieces(&r, header, strlen(header), 0, NULL), XS_OK);
+    assert_true(xmlstream_release_idle(r.xs));
+    assert_string_equal(xmlstream_content_ns(r.xs), "jabber:server");
+    assert_int_equal(feed_pieces(&r, rest, strlen(rest), 0, NULL), XS_OK);
+    assert_string_equal(log_of(&r),
+        "OPEN <stream xmlns='http://etherx.jabber.org/streams' version='1.0'/>\n"
+        "STANZA <result xmlns='jabber:server:dialback' from='b.example'>k</result>\n"
+        "CLOSE\n");
+    assert_false(xmlstream_release_idle(r.xs));   /* closed */
+    rec_free(&r);
+}
+
+/* XML-4: the limits hold across a release; a failed stream is not released. */
+static void test_release_idle_keeps_limits(void **state)
+{
+    (void)state;
+    char *stanza = stanza_of_size(300);
+    struct xmlstream_limits limits = big_limits;
+    limits.max_stanza_bytes = 299;
+    struct rec r;
+    rec_init(&r, &limits);
+    assert_int_equal(feed_pieces(&r, HEADER, strlen(HEADER), 0, NULL), XS_OK);
+    assert_true(xmlstream_release_idle(r.xs));
+    assert_int_equal(feed_pieces(&r, stanza, 200, 0, NULL), XS_OK);
+    assert_false(xmlstream_release_idle(r.xs));   /* mid-stanza */
+    assert_int_equal(feed_pieces(&r, stanza + 200, strlen(stanza) - 200, 0, NULL), XS_ERROR);
+    assert_string_equal(r.condition, "policy-violation");
+    assert_string_equal(r.text, "stanza exceeds 299 bytes");
+    assert_false(xmlstream_release_idle(r.xs));
+    rec_free(&r);
+    free(stanza);
+}
+
 /* XML-4: a stanza of exactly max_stanza_bytes passes, one byte more fails;
  * stanza ends and whitespace between stanzas reset the count. */
 static void test_limit_stanza_bytes(void **state)
@@ -944,6 +1022,9 @@ int main(void)
         cmocka_unit_test(test_unexpected_stream_header),
         cmocka_unit_test(test_major_version),
         cmocka_unit_test(test_empty_header_with_pause),
+        cmocka_unit_test(test_release_idle_same_events),
+        cmocka_unit_test(test_release_idle_keeps_header_namespaces),
+        cmocka_unit_test(test_release_idle_keeps_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
