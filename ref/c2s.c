@@ -107,15 +107,32 @@ static void c2s_write(struct c2s *c, const char *s, size_t len)
     }
 }
 
+/* Where c2s_send serialises: one buffer reused from stanza to stanza (no
+ * allocation per delivery), given back when a large stanza grew it; a
+ * nested call, should one ever come, gets a buffer of its own. */
+#define SEND_SCRATCH_KEEP 65536
+static struct buf send_scratch;
+static bool send_scratch_busy;
+
 int c2s_send(struct c2s *c, const xnode *stanza)
 {
     if (c->closing) return -1;
     c2s_debug_stanza(c, "OUT", stanza);
-    struct buf out;
-    buf_init(&out);
-    xnode_serialize(stanza, NS_CLIENT, &out);
-    c2s_write(c, out.data, out.len);
-    buf_free(&out);
+    struct buf own, *out = &send_scratch;
+    if (send_scratch_busy) {
+        buf_init(&own);
+        out = &own;
+    }
+    send_scratch_busy = true;
+    buf_reset(out);
+    xnode_serialize(stanza, NS_CLIENT, out);
+    c2s_write(c, out->data, out->len);
+    if (out == &own) {
+        buf_free(&own);
+    } else {
+        send_scratch_busy = false;
+        if (send_scratch.cap > SEND_SCRATCH_KEEP) buf_free(&send_scratch);
+    }
     return c->closing ? -1 : 0;
 }
 
