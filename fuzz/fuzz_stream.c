@@ -1,7 +1,8 @@
 /* The XMPP stream parser (SPEC XML-1..6, xmlstream.h) from byte 0 with small
  * limits. The first input byte picks a split point; the rest is the stream.
  * It is parsed twice: fed at once, and fed in two pieces with a pause after the header and after
- * every stanza and the rest fed to the resumed parser; both must report the
+ * every stanza and the rest fed to the resumed parser, and the parser
+ * released between the pieces when it is idle; both must report the
  * same events (a self-closing <stream:stream/> header included: its
  * regression inputs are in fixtures/fuzz/stream/crashes/).
  * Every stanza stays within the limits, has explicit namespaces, serialises
@@ -220,6 +221,7 @@ static void parse(struct run *r, const char *data, size_t len, size_t split)
     buf_init(&r->events);
     r->xs = xmlstream_new(&events, r, &small_limits);
     feed(r, data, split);
+    if (r->pause_each) xmlstream_release_idle(r->xs);   /* as a resting c2s does */
     feed(r, data + split, len - split);
     FUZZ_ASSERT(r->errors <= 1 && r->closes <= 1 && r->opens <= 1);
     xmlstream_free(r->xs);
