@@ -82,6 +82,10 @@ void fuzz_clients_close(struct fuzz_client *clients, size_t n);
  * document per stream header (the restart after SASL begins a new one). */
 void fuzz_check_client_output(const char *data, size_t len);
 
+/* The input as a NUL-terminated string (malloc'd; the caller frees); a NUL
+ * inside the input stays, so strlen tells whether there was one. */
+char *fuzz_text(const uint8_t *data, size_t len);
+
 /* Structured inputs: a target reads its input as a sequence of choices. */
 struct fuzz_reader {
     const uint8_t *p;

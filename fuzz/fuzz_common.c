@@ -442,3 +442,12 @@ unsigned fuzz_pick(struct fuzz_reader *r, unsigned range)
     r->n--;
     return *r->p++ % range;
 }
+
+char *fuzz_text(const uint8_t *data, size_t len)
+{
+    char *text = malloc(len + 1);
+    if (!text) abort();
+    memcpy(text, data, len);
+    text[len] = '\0';
+    return text;
+}

@@ -167,10 +167,7 @@ static void check_admin_refusal(const char *line, size_t len)
 int fuzz_one(const uint8_t *data, size_t len)
 {
     /* control.c hands admin_handle a line NUL-terminated at line[len]. */
-    char *line = malloc(len + 1);
-    if (!line) abort();
-    memcpy(line, data, len);
-    line[len] = '\0';
+    char *line = fuzz_text(data, len);
     struct buf err;
     buf_init(&err);
     struct json *doc = json_parse(line, len, &err);

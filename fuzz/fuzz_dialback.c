@@ -97,10 +97,7 @@ static void receive_in_stream(const char *data, size_t len)
 
 int fuzz_one(const uint8_t *data, size_t len)
 {
-    char *text = malloc(len + 1);
-    if (!text) abort();
-    memcpy(text, data, len);
-    text[len] = '\0';
+    char *text = fuzz_text(data, len);
     check_key(SECRET, RECEIVING, ORIGINATING, STREAM_ID, text);
     /* The key for values taken from the input is valid in upper case with
      * white space around it, and not with its first digit changed. */

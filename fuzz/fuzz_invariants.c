@@ -55,6 +55,7 @@
 #include "session.h"
 #include "store.h"
 #include "tls.h"
+#include "tests/unit/scratch.h"   /* scratch_read_file */
 
 #define TMP_PREFIX "imref-fuzz-invariants-"
 #define N_DOMAINS_MAX 3
@@ -484,17 +485,7 @@ static char *read_log(const char *file)
 {
     char path[512];
     log_path(file, path, sizeof path);
-    struct buf b;
-    buf_init(&b);
-    buf_puts(&b, "");
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) buf_append(&b, chunk, n);
-        fclose(f);
-    }
-    return buf_steal(&b);
+    return scratch_read_file(path);
 }
 
 static size_t count_lines(const char *text)

@@ -28,10 +28,7 @@ static void same_as_full(const char *in, int (*prep)(const char *, char **),
 
 int fuzz_one(const uint8_t *data, size_t len)
 {
-    char *text = malloc(len + 1);
-    if (!text) abort();
-    memcpy(text, data, len);
-    text[len] = '\0';
+    char *text = fuzz_text(data, len);
     if (strlen(text) == len) {
         same_as_full(text, jid_prep_node, jid_prep_node_full);
         same_as_full(text, jid_prep_resource, jid_prep_resource_full);

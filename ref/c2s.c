@@ -714,12 +714,16 @@ static void c2s_on_trim(struct ev_loop *loop, ev_timer *w, int revents)
     malloc_trim(0);
 }
 
+/* One pending trim for all streams, on the loop that started it. */
+static ev_timer heap_trim;
+static struct ev_loop *heap_trim_loop;
+
 static void c2s_trim_heap_soon(struct ev_loop *loop)
 {
-    static ev_timer trim;
-    if (ev_is_active(&trim)) return;
-    ev_timer_init(&trim, c2s_on_trim, TRIM_AFTER_SECONDS, 0.);
-    ev_timer_start(loop, &trim);
+    if (ev_is_active(&heap_trim)) return;
+    ev_timer_init(&heap_trim, c2s_on_trim, TRIM_AFTER_SECONDS, 0.);
+    ev_timer_start(loop, &heap_trim);
+    heap_trim_loop = loop;
 }
 
 /* The stream is quiet: free what it only needs while stanzas arrive. */
@@ -845,6 +849,7 @@ void c2s_abort_all(void)
         c->closing = true;
         conn_close(c->conn, "shutdown");
     }
+    if (ev_is_active(&heap_trim)) ev_timer_stop(heap_trim_loop, &heap_trim);
 }
 
 bool c2s_any(void)
