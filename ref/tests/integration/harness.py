@@ -16,6 +16,8 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+import ports
+
 VALGRIND = os.environ.get('IMREF_VALGRIND') == '1'
 SCALE = 10 if VALGRIND else 1
 VALGRIND_ERROR_STATUS = 99
@@ -45,21 +47,8 @@ HANDED_OUT = set()   # ports free_port gave: a server may not have bound its yet
 def free_port(udp_too=False):
     """A loopback port free now (TCP, and UDP too if asked) and never handed
     out before in this run: servers get their ports before they bind them,
-    so a second caller must not get the same one meanwhile."""
-    while True:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            port = s.getsockname()[1]
-            if port in HANDED_OUT:
-                continue
-            if udp_too:
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-                    try:
-                        u.bind((HOST, port))
-                    except OSError:
-                        continue
-            HANDED_OUT.add(port)
-            return port
+    so a second caller must not get the same one meanwhile (ports.py)."""
+    return ports.free_ports(1, HANDED_OUT, udp_too)[0]
 
 
 def listening_ports(pid):
