@@ -160,6 +160,7 @@ static void merge_step(const struct parent *p, unsigned s, struct lg_step_stats 
         out->received += lg_load(&st->received);
         out->errors += lg_load(&st->errors);
         lg_hist_merge(&out->hist, &st->hist);
+        lg_hist_merge(&out->lag, &st->lag);
     }
 }
 
@@ -234,7 +235,7 @@ struct row {
     unsigned step;
     double offered, seconds, rate;
     uint64_t sent, received, errors;
-    const struct lg_hist *hist;
+    const struct lg_hist *hist, *lag;   /* lag: NULL where nothing is scheduled */
 };
 
 static void print_row(FILE *out, const struct parent *p, const struct row *r, const char *mech,
@@ -242,14 +243,16 @@ static void print_row(FILE *out, const struct parent *p, const struct row *r, co
 {
     uint64_t p50 = lg_hist_percentile(r->hist, 50), p99 = lg_hist_percentile(r->hist, 99);
     uint64_t p999 = lg_hist_percentile(r->hist, 99.9), max = r->hist->max;
-    fprintf(out, csv ? "%s,%u,%.0f,%.2f,%llu,%llu,%llu,%.1f,%llu,%llu,%llu,%llu,%s\n"
+    uint64_t lag99 = r->lag ? lg_hist_percentile(r->lag, 99) : 0, lag_max = r->lag ? r->lag->max : 0;
+    fprintf(out, csv ? "%s,%u,%.0f,%.2f,%llu,%llu,%llu,%.1f,%llu,%llu,%llu,%llu,%s,%llu,%llu\n"
                      : "profile=%s step=%u offered=%.0f seconds=%.2f sent=%llu received=%llu "
                        "errors=%llu rate=%.1f p50_us=%llu p99_us=%llu p999_us=%llu max_us=%llu "
-                       "mechanism=%s",
+                       "mechanism=%s send_lag_p99_us=%llu send_lag_max_us=%llu",
             p->o->profile_name, r->step, r->offered, r->seconds, (unsigned long long)r->sent,
             (unsigned long long)r->received, (unsigned long long)r->errors, r->rate,
             (unsigned long long)(p50 / 1000), (unsigned long long)(p99 / 1000),
-            (unsigned long long)(p999 / 1000), (unsigned long long)(max / 1000), mech);
+            (unsigned long long)(p999 / 1000), (unsigned long long)(max / 1000), mech,
+            (unsigned long long)(lag99 / 1000), (unsigned long long)(lag_max / 1000));
 }
 
 static FILE *open_csv(const char *path)
@@ -263,7 +266,7 @@ static FILE *open_csv(const char *path)
     }
     if (fresh)
         fputs("profile,step,offered,seconds,sent,received,errors,rate,p50_us,p99_us,p999_us,"
-              "max_us,mechanism\n", f);
+              "max_us,mechanism,send_lag_p99_us,send_lag_max_us\n", f);
     return f;
 }
 
@@ -273,7 +276,7 @@ static void step_row(const struct parent *p, const struct totals *t, unsigned s,
 {
     const struct lg_opts *o = p->o;
     *r = (struct row){ .step = s, .sent = st->sent, .received = st->received,
-                       .errors = st->errors, .hist = &st->hist };
+                       .errors = st->errors, .hist = &st->hist, .lag = &st->lag };
     uint64_t fanout = o->profile == LG_CHAT ? 1 : o->profile == LG_PRESENCE ? o->roster : 0;
     if (fanout && st->received < st->sent * fanout)
         r->errors += st->sent * fanout - st->received;

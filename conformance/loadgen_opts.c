@@ -18,7 +18,7 @@ static const char usage_text[] =
     "    [--user FORMAT] [--password PW] [--first N] [--register] [--source A[,B...]]\n"
     "    [--workers N] [--cpu LIST] [--csv FILE] [--ready-file FILE] [--quiet]\n"
     "  idle:     --sessions N [--hold SECONDS] [--login-rate R]\n"
-    "  chat:     --pairs N --rate R1[,R2,...] [--step SECONDS] [--body BYTES] [--warmup SECONDS] [--raw]\n"
+    "  chat:     --pairs N --rate R1[,R2,...] [--step SECONDS] [--body BYTES] [--warmup SECONDS] [--raw] [--spin]\n"
     "  login:    --rate R --duration SECONDS [--users N]\n"
     "  presence: --users N --roster K [--rate R] [--duration SECONDS]\n"
     "  churn:    --cycles N [--concurrency C] [--users N]\n";
@@ -134,7 +134,7 @@ enum {
     OPT_PROFILE = 256, OPT_HOST, OPT_PORT, OPT_DOMAIN, OPT_TLS, OPT_CA, OPT_USER, OPT_PASSWORD,
     OPT_FIRST, OPT_REGISTER, OPT_SOURCE, OPT_WORKERS, OPT_CPU, OPT_CSV, OPT_READY, OPT_QUIET,
     OPT_SESSIONS, OPT_HOLD, OPT_LOGIN_RATE, OPT_PAIRS, OPT_RATE, OPT_STEP, OPT_BODY, OPT_WARMUP,
-    OPT_DURATION, OPT_USERS, OPT_ROSTER, OPT_CYCLES, OPT_CONCURRENCY, OPT_RAW,
+    OPT_DURATION, OPT_USERS, OPT_ROSTER, OPT_CYCLES, OPT_CONCURRENCY, OPT_RAW, OPT_SPIN,
 };
 
 static const struct option long_options[] = {
@@ -168,6 +168,7 @@ static const struct option long_options[] = {
     { "cycles", required_argument, NULL, OPT_CYCLES },
     { "concurrency", required_argument, NULL, OPT_CONCURRENCY },
     { "raw", no_argument, NULL, OPT_RAW },
+    { "spin", no_argument, NULL, OPT_SPIN },
     { NULL, 0, NULL, 0 },
 };
 
@@ -218,6 +219,7 @@ static bool take_option(struct lg_opts *o, int opt, const char *arg, unsigned *p
     case OPT_CYCLES: return parse_unsigned(arg, 1, 1000000000, &o->cycles);
     case OPT_CONCURRENCY: return parse_unsigned(arg, 1, 1000000, &o->concurrency);
     case OPT_RAW: o->raw = true; return true;
+    case OPT_SPIN: o->spin = true; return true;
     default: return false;
     }
 }
@@ -293,6 +295,8 @@ int lg_opts_parse(struct lg_opts *o, int argc, char **argv)
             return usage("--source addresses must be of --host's family (127.0.0.0/8 or ::1)", NULL);
     if (o->raw && o->profile != LG_CHAT)
         return usage("--raw is for the chat profile only", NULL);
+    if (o->spin && o->profile != LG_CHAT)
+        return usage("--spin is for the chat profile only", NULL);
     return 0;
 }
 

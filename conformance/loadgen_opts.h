@@ -25,6 +25,7 @@ struct lg_opts {
     struct sockaddr_storage *sources;   /* malloc'd; port 0 */
     size_t nsources;
     bool tls, reg, quiet, raw;
+    bool spin;                           /* chat: never sleep while sending (own core) */
     unsigned first, workers;
     int *cpus;                           /* malloc'd */
     size_t ncpus;

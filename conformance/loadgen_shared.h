@@ -17,7 +17,8 @@ enum lg_mech { LG_MECH_NONE, LG_MECH_PLAIN, LG_MECH_SCRAM_SHA1, LG_MECH_SCRAM_SH
 
 struct lg_step_stats {
     uint64_t sent, received, errors;
-    struct lg_hist hist;
+    struct lg_hist hist;       /* latency: received - stamped send time */
+    struct lg_hist lag;        /* chat: send time - intended send time */
 };
 
 struct lg_worker_stats {
