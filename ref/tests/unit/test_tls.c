@@ -215,6 +215,24 @@ static void test_tls13_no_compression_SEC_1(void **state)
     link_close(&l);
 }
 
+/* Issue "Performance" (M6): a client offering OpenSSL's default TLS 1.3
+ * suites (AES-256-GCM-SHA384 first) gets AES-128-GCM-SHA256, whose key
+ * schedule is cheaper; a client offering only SHA-384 still gets it. */
+static void test_tls13_prefers_aes128(void **state)
+{
+    struct fixture *f = *state;
+    struct link l;
+    link_open(&l, f->ts, TLS1_2_VERSION, TLS1_3_VERSION, "a.example", NULL);
+    assert_true(link_handshake(&l));
+    assert_string_equal(SSL_CIPHER_get_name(SSL_get_current_cipher(l.server)), "TLS_AES_128_GCM_SHA256");
+    link_close(&l);
+    link_open(&l, f->ts, TLS1_3_VERSION, TLS1_3_VERSION, "a.example", NULL);
+    assert_int_equal(SSL_set_ciphersuites(l.client, "TLS_AES_256_GCM_SHA384"), 1);
+    assert_true(link_handshake(&l));
+    assert_string_equal(SSL_CIPHER_get_name(SSL_get_current_cipher(l.server)), "TLS_AES_256_GCM_SHA384");
+    link_close(&l);
+}
+
 /* Issue "Performance" (M1): an idle session keeps no TLS record buffers;
  * OpenSSL frees them once a read or write has nothing left over. */
 static void test_idle_session_releases_buffers(void **state)
@@ -424,6 +442,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sni_selects_certificate_SEC_1),
         cmocka_unit_test(test_tls13_no_compression_SEC_1),
+        cmocka_unit_test(test_tls13_prefers_aes128),
         cmocka_unit_test(test_idle_session_releases_buffers),
         cmocka_unit_test(test_chain_sent_as_configured),
         cmocka_unit_test(test_tls11_refused_SEC_1),
