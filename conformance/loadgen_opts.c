@@ -20,7 +20,7 @@ static const char usage_text[] =
     "  idle:     --sessions N [--hold SECONDS] [--login-rate R]\n"
     "  chat:     --pairs N --rate R1[,R2,...] [--step SECONDS] [--body BYTES] [--warmup SECONDS] [--raw] [--spin]\n"
     "  login:    --rate R --duration SECONDS [--users N]\n"
-    "  presence: --users N --roster K [--rate R] [--duration SECONDS]\n"
+    "  presence: --users N --roster K [--rate R] [--duration SECONDS] [--setup-timeout SECONDS]\n"
     "  churn:    --cycles N [--concurrency C] [--users N]\n";
 
 void lg_opts_usage(FILE *out)
@@ -134,7 +134,7 @@ enum {
     OPT_PROFILE = 256, OPT_HOST, OPT_PORT, OPT_DOMAIN, OPT_TLS, OPT_CA, OPT_USER, OPT_PASSWORD,
     OPT_FIRST, OPT_REGISTER, OPT_SOURCE, OPT_WORKERS, OPT_CPU, OPT_CSV, OPT_READY, OPT_QUIET,
     OPT_SESSIONS, OPT_HOLD, OPT_LOGIN_RATE, OPT_PAIRS, OPT_RATE, OPT_STEP, OPT_BODY, OPT_WARMUP,
-    OPT_DURATION, OPT_USERS, OPT_ROSTER, OPT_CYCLES, OPT_CONCURRENCY, OPT_RAW, OPT_SPIN,
+    OPT_DURATION, OPT_USERS, OPT_ROSTER, OPT_CYCLES, OPT_CONCURRENCY, OPT_RAW, OPT_SPIN, OPT_SETUP_TIMEOUT,
 };
 
 static const struct option long_options[] = {
@@ -169,6 +169,7 @@ static const struct option long_options[] = {
     { "concurrency", required_argument, NULL, OPT_CONCURRENCY },
     { "raw", no_argument, NULL, OPT_RAW },
     { "spin", no_argument, NULL, OPT_SPIN },
+    { "setup-timeout", required_argument, NULL, OPT_SETUP_TIMEOUT },
     { NULL, 0, NULL, 0 },
 };
 
@@ -220,6 +221,7 @@ static bool take_option(struct lg_opts *o, int opt, const char *arg, unsigned *p
     case OPT_CONCURRENCY: return parse_unsigned(arg, 1, 1000000, &o->concurrency);
     case OPT_RAW: o->raw = true; return true;
     case OPT_SPIN: o->spin = true; return true;
+    case OPT_SETUP_TIMEOUT: return parse_double(arg, 1, 1e6, &o->setup_timeout);
     default: return false;
     }
 }
@@ -236,6 +238,7 @@ static void set_defaults(struct lg_opts *o)
     o->workers = 1;
     o->hold = 10;
     o->step = 10;
+    o->setup_timeout = 120;
     o->body = 100;
     o->duration = 10;
 }

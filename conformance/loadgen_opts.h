@@ -42,6 +42,7 @@ struct lg_opts {
     unsigned users;                      /* login/churn: accounts cycled through */
     /* presence */
     unsigned roster;
+    double setup_timeout;                /* seconds for the roster set-up (120) */
     /* churn */
     unsigned cycles, concurrency;
 };

@@ -18,7 +18,6 @@
 #include "loadgen_xml.h"
 
 #define TICK 0.001
-#define SETUP_TIMEOUT 120.0
 
 struct presence {
     ev_timer tick, setup_deadline;
@@ -59,7 +58,7 @@ static void setup_timeout(struct ev_loop *loop, ev_timer *t, int revents)
     struct lg_worker *w = t->data;
     struct presence *ps = w->pdata;
     lg_worker_note(w, "roster set-up: %u of %llu users set up after %.0f s", ps->ndone,
-                   (unsigned long long)w->stats->online, SETUP_TIMEOUT);
+                   (unsigned long long)w->stats->online, w->o->setup_timeout);
     w->stats->login_failures += w->stats->online - ps->ndone;
     lg_worker_ready(w);
 }
@@ -68,7 +67,7 @@ static void presence_setup(struct lg_worker *w)
 {
     struct presence *ps = w->pdata;
     ps->setup_phase = true;
-    ev_timer_init(&ps->setup_deadline, setup_timeout, SETUP_TIMEOUT, 0);
+    ev_timer_init(&ps->setup_deadline, setup_timeout, w->o->setup_timeout, 0);
     ps->setup_deadline.data = w;
     ev_timer_start(w->loop, &ps->setup_deadline);
     check_setup(w, ps);
